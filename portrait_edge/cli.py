@@ -1,0 +1,115 @@
+"""The `portrait-edge` command line.
+
+Each subcommand lives in its own module, portrait_edge/commands/<name>.py, exposing
+`add_arguments(parser)` and `run(args) -> int`. This file only routes, and turns the package's
+errors into one-line messages. A subcommand whose module is not in this version is still listed, and
+says so when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from portrait_edge import __version__
+from portrait_edge.errors import NotAvailableError, PortraitEdgeError
+
+# (name, one-line summary, longer description). Order = the order of the pipeline.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("tasks", "list the six networks and their inputs/outputs",
+     "Lists every task in the registry: what goes in, what comes out, teacher and student architectures."),
+    ("prepare", "read a photo the way every network reads it and write it as RGB",
+     "Reads JPEG/PNG/WebP/TIFF, applies EXIF orientation, converts grayscale/RGBA/16-bit/CMYK to 8-bit "
+     "RGB, rejects non-images, truncated files and decompression bombs, and writes the result atomically."),
+    ("synth", "render synthetic training pairs for a task, plus a contact sheet",
+     "Renders N samples of a task's pairs with the built-in synthetic portrait engine."),
+    ("train", "train a teacher (or a student from scratch) from a recipe",
+     "Trains a model from a recipe in training/ (task, role, architecture, data, steps, optimiser)."),
+    ("distill", "distil a student from a trained teacher",
+     "Trains a compact student against a teacher checkpoint: output + feature distillation + ground truth."),
+    ("eval", "evaluate a checkpoint on the synthetic test split or a real dataset",
+     "Reports the task's metrics for a checkpoint on fixed-seed synthetic test data or a real dataset reader."),
+    ("quantize", "quantize a student (int8 PT2E, fp16, palettized)",
+     "Produces quantized variants of a student checkpoint, calibrated on the task's data."),
+    ("export", "convert a student to .pte, .tflite and .mlpackage",
+     "Converts a student checkpoint to ExecuTorch, LiteRT and Core ML files per the task's convert/ recipe."),
+    ("verify", "prove converted files compute what the PyTorch model computes",
+     "Runs every converted file in its real runtime and compares it with the PyTorch student."),
+    ("bench", "measure params, MACs, size, memory and latency of every variant",
+     "Benchmarks teacher, student and every converted variant in one run so the ratios hold."),
+    ("report", "write the quantization accuracy report (markdown, json, plots)",
+     "Writes report.md, report.json and PNG plots: float vs quantized metric per runtime, latency, size."),
+    ("bundle", "regenerate android_assets/ and ios_assets/",
+     "Bundles the converted files with metadata, checksums and usage snippets for phone apps."),
+    ("demo", "start the Gradio app: teacher vs student side by side",
+     "Starts the Gradio Space locally."),
+)
+
+
+def _command_module(name: str):
+    """The module implementing a subcommand, or None when this version does not have it."""
+    module_name = f"portrait_edge.commands.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portrait-edge",
+        description=(
+            "Distil, quantize, convert and verify portrait-editing networks for phones.\n"
+            "Typical flow: synth -> train -> distill -> eval -> export -> verify -> bench -> report -> bundle."
+        ),
+        epilog="Run `portrait-edge COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"portrait-edge {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, summary, description in COMMANDS:
+        module = _command_module(name)
+        if module is None:
+            description += "\n\nNot available in this version yet."
+        sub = subparsers.add_parser(name, help=summary, description=description,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        if module is not None:
+            module.add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = _command_module(args.command)
+    try:
+        if module is None:
+            raise NotAvailableError(f"'{args.command}' is not available in this version of portrait-edge yet")
+        return int(module.run(args) or 0)
+    except NotAvailableError as error:
+        print(f"portrait-edge {args.command}: not available: {error}", file=sys.stderr)
+        return 3
+    except PortraitEdgeError as error:
+        print(f"portrait-edge {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"portrait-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug, not bad input: one line unless asked for the traceback
+        if os.environ.get("PORTRAIT_EDGE_DEBUG"):
+            raise
+        print(f"portrait-edge {args.command}: internal error: {type(error).__name__}: {error} "
+              "(set PORTRAIT_EDGE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

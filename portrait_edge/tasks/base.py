@@ -1,0 +1,126 @@
+"""The TaskSpec interface every task implements.
+
+A task is one portrait-editing network: what goes in, what comes out, which teacher and student
+architectures it uses, how its training pairs are made, its losses and its metrics. Everything else in
+the package (training, export, report, bundles, demo) is generic and reads these specs.
+
+Every model in this package takes ONE input tensor [N, C_in, H, W] and returns ONE output tensor
+[N, C_out, H, W]. Tasks with several inputs (image + landmark channels, image + fill strength, image +
+masks) concatenate them on the channel axis in the order of `TaskSpec.inputs`. One tensor in and one
+out keeps every exporter, runtime and bundle identical across tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """A named group of channels in a model's input or output tensor."""
+
+    name: str
+    channels: int
+    kind: str  # "rgb" | "landmarks" | "scalar_map" | "label_map" | "logits" | "normals"
+    value_range: tuple[float, float]
+    description: str
+
+
+@dataclass
+class Batch:
+    """One batch of training or evaluation pairs.
+
+    inputs: the packed model input [N, C_in, H, W] (float32).
+    target: ground truth in the model's output space: [N, H, W] int64 class ids for label tasks,
+            [N, C_out, H, W] float32 otherwise.
+    extras: task-specific side information used by losses and metrics (face mask, blemish mask,
+            per-input tensors before packing, ...), each [N, ...].
+    """
+
+    inputs: torch.Tensor
+    target: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            self.inputs.to(device),
+            self.target.to(device),
+            {k: v.to(device) for k, v in self.extras.items()},
+        )
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+class MetricAccumulator(Protocol):
+    """Accumulates a task's metrics over many batches (mIoU needs a confusion matrix, not a mean)."""
+
+    def update(self, prediction: torch.Tensor, batch: Batch) -> None: ...
+
+    def compute(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which registered architecture (portrait_edge.nn) builds a role's model, and its settings."""
+
+    arch: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TaskSpec:
+    """Base class of the six tasks. Subclasses set the class attributes and implement the methods."""
+
+    id: str
+    title: str
+    inputs: tuple[ChannelGroup, ...]
+    output: ChannelGroup
+    class_names: tuple[str, ...] = ()
+    metric_names: tuple[str, ...] = ()
+    primary_metric: str = ""
+    higher_is_better: bool = True
+    output_distillation: str = "l1"  # "kl" (label maps, with temperature) or "l1" (images, normals)
+    teacher: ModelConfig
+    student: ModelConfig
+    resolution: int = 256
+
+    # ---- derived -------------------------------------------------------------------------
+    @property
+    def in_channels(self) -> int:
+        return sum(group.channels for group in self.inputs)
+
+    @property
+    def out_channels(self) -> int:
+        return self.output.channels
+
+    def build_model(self, role: str, **overrides: Any) -> nn.Module:
+        """Builds the teacher or student from the architecture registry (portrait_edge.nn)."""
+        from portrait_edge.nn import create_model
+
+        config = {"teacher": self.teacher, "student": self.student}.get(role)
+        if config is None:
+            raise ValueError(f"role must be 'teacher' or 'student', not {role!r}")
+        kwargs = {**config.kwargs, **overrides}
+        return create_model(config.arch, in_channels=self.in_channels, out_channels=self.out_channels, **kwargs)
+
+    # ---- implemented per task ----------------------------------------------------------------
+    def make_batch(self, n: int, seed: int, size: int, device: torch.device | str = "cpu") -> Batch:
+        """n synthetic pairs from the built-in portrait engine, deterministic in (seed, size)."""
+        from portrait_edge.data.pairs import make_pairs
+
+        return make_pairs(self.id, n=n, seed=seed, size=size, device=device)
+
+    def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """Ground-truth losses by name; the sum of the values is what is minimised."""
+        raise NotImplementedError(f"task {self.id!r} has no loss yet")
+
+    def metric_accumulator(self) -> MetricAccumulator:
+        raise NotImplementedError(f"task {self.id!r} has no metrics yet")
+
+    def postprocess(self, output: torch.Tensor) -> torch.Tensor:
+        """Model output -> the task's result (class ids for label maps, clamped images, unit normals)."""
+        return output
