@@ -1,0 +1,59 @@
+"""`portrait-edge prepare INPUT OUTPUT`: read a photo the way every network reads it, write it as RGB."""
+
+from __future__ import annotations
+
+import argparse
+
+from portrait_edge.errors import PortraitEdgeError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="photo to read (JPEG, PNG, WebP or TIFF)")
+    parser.add_argument("output", metavar="OUTPUT",
+                        help="where to write the 8-bit RGB result; the format follows the suffix "
+                             "(.png, .jpg, .jpeg, .webp, .tif, .tiff)")
+    parser.add_argument("--max-side", type=_positive_int, default=None, metavar="N",
+                        help="shrink (never enlarge) so the longer side is at most N pixels, keeping the aspect ratio")
+    parser.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+                        help="refuse inputs with more than N pixels (default 64,000,000)")
+
+
+def resize_to_max_side(image, max_side: int):
+    """Downsize HxWx3 uint8 so its longer side is at most max_side (Lanczos); smaller images are returned as is."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    longer = max(height, width)
+    if longer <= max_side:
+        return image
+    scale = max_side / longer
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def run(args: argparse.Namespace) -> int:
+    from portrait_edge.io import DEFAULT_MAX_PIXELS, WRITE_FORMATS, read_image, write_image
+    from pathlib import Path
+
+    output = Path(args.output)
+    if output.suffix.lower() not in WRITE_FORMATS:  # fail before the (possibly slow) decode
+        raise PortraitEdgeError(f"{output}: unknown image suffix {output.suffix or '(none)'!r} "
+                                f"(use one of {', '.join(sorted(WRITE_FORMATS))})")
+    image = read_image(args.input, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+    if args.max_side is not None:
+        image = resize_to_max_side(image, args.max_side)
+    write_image(output, image)
+    height, width = image.shape[:2]
+    print(f"{output} {width}x{height}")
+    return 0
