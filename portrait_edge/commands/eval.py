@@ -1,0 +1,93 @@
+"""`portrait-edge eval --checkpoint PATH`: a checkpoint's metrics on the synthetic test split or a real dataset.
+
+The synthetic test split is fixed seeds of the built-in engine (portrait_edge.data.pairs.TEST_SEED_BASE
+onwards) that no recipe ever trains on; --reader/--root evaluates on a real dataset instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from portrait_edge.errors import PortraitEdgeError
+
+SPLITS = ("synthetic-test", "synthetic-validation")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="PATH",
+                        help="a .safetensors checkpoint with its .json card (e.g. portrait_edge/weights/parsing_student.safetensors)")
+    parser.add_argument("--split", choices=SPLITS, default="synthetic-test",
+                        help="synthetic split to evaluate on (default synthetic-test)")
+    parser.add_argument("--n", type=_positive, default=200, help="number of samples (default 200)")
+    parser.add_argument("--size", type=_positive, default=None,
+                        help="resolution in pixels (default: the task's, 256)")
+    parser.add_argument("--batch-size", type=_positive, default=8)
+    parser.add_argument("--reader", default=None, metavar="NAME",
+                        help="evaluate on a real dataset with this reader (e.g. celebamask-hq) instead")
+    parser.add_argument("--root", default=None, metavar="DIR", help="the dataset folder for --reader")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--cache-dir", default="runs/cache", metavar="DIR",
+                        help="keep the rendered synthetic split here for later evaluations (default runs/cache; "
+                             "'' to render every time)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the metrics as JSON here")
+    parser.add_argument("--write-card", action="store_true",
+                        help="record the metrics in the checkpoint's card under metrics[<split>]")
+    parser.add_argument("--per-class", action="store_true", help="also print per-class IoU (label maps)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from portrait_edge.tasks import get_task
+    from portrait_edge.train.checkpoint import atomic_write, card_path, load_model
+    from portrait_edge.train.ddp import pick_device
+    from portrait_edge.train.data import VALIDATION_SEED_BASE
+    from portrait_edge.train.evaluate import evaluate, reader_batches, synthetic_batches, test_seed_base
+
+    if (args.reader is None) != (args.root is None):
+        raise PortraitEdgeError("--reader and --root go together (a reader name and its dataset folder)")
+    device = pick_device(args.device)
+    model, card = load_model(args.checkpoint, device)
+    model = model.to(memory_format=torch.channels_last)  # NHWC: much faster depthwise convs on CPU
+    task = get_task(card["task"])
+    size = args.size or task.resolution
+    multiple = getattr(model, "size_multiple", 1)
+    if size % multiple:
+        raise PortraitEdgeError(f"--size {size} must be a multiple of {multiple} for {card['arch']}")
+    if args.reader:
+        split = f"{args.reader}:{args.root}"
+        batches, total = reader_batches(task, args.reader, args.root, size, args.batch_size, args.n), None
+    else:
+        split = args.split
+        base = test_seed_base() if args.split == "synthetic-test" else VALIDATION_SEED_BASE
+        batches, total = synthetic_batches(task, args.n, size, args.batch_size, base, args.cache_dir or None,
+                                           progress=f"rendering {split}"), args.n
+    metrics = evaluate(model, task, batches, device, total=total, progress=f"eval {task.id} {card.get('role')}")
+    record = {"split": split, "size": size, **metrics}
+
+    print(f"{task.id} {card.get('role')} ({card['arch']}) on {split}, {int(metrics['n'])} samples at {size}px:")
+    for name, value in metrics.items():
+        if name == "n" or (name.startswith("iou_") and not args.per_class):
+            continue
+        print(f"  {name:28s} {value:.4f}")
+    if args.json:
+        text = json.dumps({"checkpoint": str(args.checkpoint), "task": task.id, "role": card.get("role"), **record},
+                          indent=2) + "\n"
+        atomic_write(args.json, lambda temp: Path(temp).write_text(text))
+    if args.write_card:
+        card["metrics"] = {**(card.get("metrics") or {}), split: record}
+        text = json.dumps(card, indent=2) + "\n"
+        atomic_write(card_path(args.checkpoint), lambda temp: Path(temp).write_text(text))
+    return 0

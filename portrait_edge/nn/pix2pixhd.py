@@ -1,0 +1,167 @@
+"""pix2pixHD (Wang et al. 2018), the teacher of `retouch` (seed 003): a coarse-to-fine generator and
+multiscale PatchGAN discriminators with feature matching.
+
+Generator (`pix2pixhd_generator`): the global generator G1 runs on the input downsampled x2
+(7x7 conv, `global_downsample` stride-2 convs doubling the channels, `global_blocks` residual blocks,
+as many transposed convs back); the local enhancer G2 runs at full resolution (7x7 conv, one stride-2
+conv), adds G1's last feature map (same size, same channels), then `local_blocks` residual blocks, one
+transposed conv and a 7x7 conv to the output. InstanceNorm as in the paper (the teacher is never
+exported to phones; students are `mobile_unet`). With `residual_input` the output is added to the
+input image (retouching changes little of the photo).
+
+Feature taps (forward_features): G1's decoder outputs (coarse to fine), then G2's output before the head.
+
+Discriminator (`pix2pixhd_discriminator`): `num_scales` PatchGANs on the (input, output) pair at
+full, 1/2, 1/4 resolution; forward returns, per scale, the list of intermediate feature maps whose
+last entry is the patch logits (the feature-matching loss compares the others). Not an image-to-image
+model: it is used by the GAN loss terms (TaskSpec.extra_loss_terms), never exported.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from portrait_edge.nn import register_model
+
+
+def _norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=False)
+
+
+def _conv_block(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    pad = kernel // 2
+    layers: list[nn.Module] = []
+    if kernel == 7:
+        layers.append(nn.ReflectionPad2d(pad))
+        pad = 0
+    layers += [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=pad), _norm(out_channels),
+               nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def _up_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1),
+                         _norm(out_channels), nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels),
+                                  nn.ReLU(inplace=True), nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3),
+                                  _norm(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class GlobalGenerator(nn.Module):
+    """G1 without its output layer: returns its decoder feature maps (the last has `width` channels)."""
+
+    def __init__(self, in_channels: int, width: int, downsample: int, blocks: int) -> None:
+        super().__init__()
+        self.stem = _conv_block(in_channels, width, 7)
+        self.downs = nn.ModuleList(_conv_block(width * 2 ** i, width * 2 ** (i + 1), 3, stride=2)
+                                   for i in range(downsample))
+        bottom = width * 2 ** downsample
+        self.blocks = nn.Sequential(*[ResidualBlock(bottom) for _ in range(blocks)])
+        self.ups = nn.ModuleList(_up_block(width * 2 ** (i + 1), width * 2 ** i) for i in reversed(range(downsample)))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        y = self.stem(x)
+        for down in self.downs:
+            y = down(y)
+        y = self.blocks(y)
+        taps = [y]
+        for up in self.ups:
+            y = up(y)
+            taps.append(y)
+        return taps
+
+
+class Pix2PixHDGenerator(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, width: int = 32, global_downsample: int = 4,
+                 global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True) -> None:
+        super().__init__()
+        self.residual_input = residual_input
+        self.size_multiple = 2 ** (global_downsample + 1)
+        self.global_generator = GlobalGenerator(in_channels, width * 2, global_downsample, global_blocks)
+        self.local_front = nn.Sequential(_conv_block(in_channels, width, 7), _conv_block(width, width * 2, 3, stride=2))
+        self.local_blocks = nn.Sequential(*[ResidualBlock(width * 2) for _ in range(local_blocks)])
+        self.local_up = _up_block(width * 2, width)
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7))
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(f"pix2pixHD: input height and width must be multiples of {self.size_multiple}, "
+                             f"got {height}x{width}")
+        coarse = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+        taps = self.global_generator(coarse)
+        y = self.local_blocks(self.local_front(x) + taps[-1])
+        y = self.local_up(y)
+        taps.append(y)
+        out = self.head(y)
+        if self.residual_input:
+            out = out + x[:, : out.shape[1]]
+        return out, taps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+
+class PatchDiscriminator(nn.Module):
+    """70x70 PatchGAN (4x4 convs, LeakyReLU 0.2, InstanceNorm); returns every layer's output."""
+
+    def __init__(self, in_channels: int, width: int = 64, layers: int = 3) -> None:
+        super().__init__()
+        blocks = [nn.Sequential(nn.Conv2d(in_channels, width, 4, stride=2, padding=2), nn.LeakyReLU(0.2, True))]
+        channels = width
+        for i in range(1, layers + 1):
+            previous, channels = channels, min(width * 2 ** i, 512)
+            stride = 2 if i < layers else 1
+            blocks.append(nn.Sequential(nn.Conv2d(previous, channels, 4, stride=stride, padding=2), _norm(channels),
+                                        nn.LeakyReLU(0.2, True)))
+        blocks.append(nn.Sequential(nn.Conv2d(channels, 1, 4, stride=1, padding=2)))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        return outputs
+
+
+class MultiscaleDiscriminator(nn.Module):
+    def __init__(self, in_channels: int, width: int = 64, num_scales: int = 3, layers: int = 3) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(PatchDiscriminator(in_channels, width, layers) for _ in range(num_scales))
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        results = []
+        for i, discriminator in enumerate(self.scales):
+            if i:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            results.append(discriminator(x))
+        return results
+
+
+@register_model("pix2pixhd_generator")
+def pix2pixhd_generator(in_channels: int, out_channels: int, width: int = 32, global_downsample: int = 4,
+                        global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True) -> Pix2PixHDGenerator:
+    """pix2pixHD global generator + local enhancer. Input H, W must be multiples of 2**(global_downsample+1)."""
+    return Pix2PixHDGenerator(in_channels, out_channels, width=width, global_downsample=global_downsample,
+                              global_blocks=global_blocks, local_blocks=local_blocks, residual_input=residual_input)
+
+
+@register_model("pix2pixhd_discriminator")
+def pix2pixhd_discriminator(in_channels: int, out_channels: int = 1, width: int = 64, num_scales: int = 3,
+                            layers: int = 3) -> MultiscaleDiscriminator:
+    """Multiscale PatchGAN on the concatenated (input, output) pair: in_channels = C_in + C_out.
+    out_channels is accepted for the registry's signature and must be 1 (patch logits)."""
+    if out_channels != 1:
+        raise ValueError("pix2pixhd_discriminator: out_channels must be 1 (real/fake logits per patch)")
+    return MultiscaleDiscriminator(in_channels, width=width, num_scales=num_scales, layers=layers)

@@ -1,0 +1,1 @@
+"""Training: recipes, the trainer (teachers and distilled students), checkpoints, DDP, evaluation."""

@@ -1,0 +1,272 @@
+"""Where training batches come from, as a pure function of (step, rank): a killed run that resumes at
+step s draws exactly the batches it would have drawn, and N ranks together draw the same global batch
+one process would (rank r takes samples r*b .. (r+1)*b-1 of the global batch, b = batch / ranks).
+
+- SyntheticStream: every sample is a fresh render of the synthetic engine, seeded by its global index.
+- synthetic_pool: N samples rendered once (kept in a cache file between runs), drawn in a fresh
+  shuffled order every epoch; far cheaper when rendering is slower than a training step.
+- ReaderSource: samples of a real dataset (portrait_edge.data.readers), read lazily, shuffled per epoch.
+
+Seeds (the engine's samples depend only on (seed, index in the batch)): a streamed training sample g
+of data seed d is make_batch(1, d * TRAIN_SEEDS_PER_DATA_SEED + g); a pool is rendered in chunks of
+POOL_CHUNK, chunk c being make_batch(POOL_CHUNK, d * TRAIN_SEEDS_PER_DATA_SEED + c). Recipes keep
+every training seed below the synthetic test split's (portrait_edge.data.pairs.TEST_SEED_BASE, 10^7:
+test sample i is make_batch(1, TEST_SEED_BASE + i)); validation sample i is
+make_batch(1, VALIDATION_SEED_BASE + i). The three sets never share a sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from portrait_edge.errors import PortraitEdgeError
+from portrait_edge.tasks.base import Batch, TaskSpec
+
+TRAIN_SEEDS_PER_DATA_SEED = 1_000_000
+TRAIN_SEED_LIMIT = 10_000_000  # = portrait_edge.data.pairs.TEST_SEED_BASE; checked in recipe validation
+VALIDATION_SEED_BASE = 900_000_000
+
+
+class BatchSource(Protocol):
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch: ...
+
+
+def collate(samples: list[Batch]) -> Batch:
+    return Batch(
+        torch.cat([s.inputs for s in samples]),
+        torch.cat([s.target for s in samples]),
+        {key: torch.cat([s.extras[key] for s in samples]) for key in samples[0].extras},
+    )
+
+
+def render_samples(task: TaskSpec, seeds: list[int], size: int, progress: str | None = None,
+                   device: torch.device | str = "cpu") -> Batch:
+    """One synthetic sample per seed (make_batch(1, seed)), so a sample never depends on its batch."""
+    iterator = tqdm(seeds, desc=progress, unit="sample", leave=False) if progress else seeds
+    return collate([task.make_batch(1, seed=int(seed), size=size, device=device) for seed in iterator])
+
+
+POOL_CHUNK = 16
+
+
+def render_pool(task: TaskSpec, n: int, size: int, seed_base: int, show_progress: bool = True
+                ) -> tuple[Batch, dict]:
+    """n samples rendered in batches of POOL_CHUNK (batch c has seed seed_base + c; the engine's
+    samples depend only on (seed, index in batch), so the pool is the same however it is split).
+    Returns the compacted samples (float16 / int16, see _compact) and the original dtypes."""
+    chunks, dtypes = [], None
+    bar = tqdm(total=n, desc=f"rendering {task.id} pool", unit="sample", leave=False, disable=not show_progress)
+    for c, start in enumerate(range(0, n, POOL_CHUNK)):
+        chunk = task.make_batch(min(POOL_CHUNK, n - start), seed=seed_base + c, size=size, device="cpu")
+        dtypes = dtypes or _dtype_names(chunk)
+        chunks.append(_compact(chunk))  # compact as we go: the full-precision pool would be 2.5x larger
+        bar.update(len(chunk))
+    bar.close()
+    return collate(chunks), dtypes
+
+
+def rank_slice(step: int, rank: int, world_size: int, global_batch: int) -> range:
+    """Global positions in the data stream of this rank's share of step `step`'s batch."""
+    if global_batch % world_size:
+        raise PortraitEdgeError(f"batch_size {global_batch} is not divisible by the {world_size} ranks")
+    per_rank = global_batch // world_size
+    start = step * global_batch + rank * per_rank
+    return range(start, start + per_rank)
+
+
+class SyntheticStream:
+    """Fresh renders, made on `device` (the engine runs on CUDA too, so a GPU run renders its own data)."""
+
+    def __init__(self, task: TaskSpec, size: int, data_seed: int, device: torch.device | str = "cpu") -> None:
+        self.task, self.size, self.device = task, size, device
+        self.base = data_seed * TRAIN_SEEDS_PER_DATA_SEED
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        seeds = [self.base + g for g in rank_slice(step, rank, world_size, global_batch)]
+        return render_samples(self.task, seeds, self.size, device=self.device)
+
+
+def _compact(batch: Batch) -> Batch:
+    """float tensors -> float16, integer label maps -> int16 (a 2000-sample pool at 256 is ~1 GB)."""
+    def shrink(t: torch.Tensor) -> torch.Tensor:
+        if t.is_floating_point():
+            return t.half()
+        if t.dtype == torch.int64 and t.numel() and int(t.max()) < 2 ** 15 and int(t.min()) >= -2 ** 15:
+            return t.short()
+        return t
+    return Batch(shrink(batch.inputs), shrink(batch.target), {k: shrink(v) for k, v in batch.extras.items()})
+
+
+def _expand(batch: Batch, like: Batch) -> Batch:
+    return Batch(batch.inputs.to(like.inputs.dtype), batch.target.to(like.target.dtype),
+                 {k: v.to(like.extras[k].dtype) for k, v in batch.extras.items()})
+
+
+def _dtype_names(batch: Batch) -> dict:
+    name = lambda t: str(t.dtype).removeprefix("torch.")  # noqa: E731
+    return {"inputs": name(batch.inputs), "target": name(batch.target),
+            "extras": {k: name(v) for k, v in batch.extras.items()}}
+
+
+def _dtype_template(names: dict) -> Batch:
+    """Empty tensors carrying the original dtypes of a compacted pool."""
+    empty = lambda n: torch.zeros(0, dtype=getattr(torch, n))  # noqa: E731
+    return Batch(empty(names["inputs"]), empty(names["target"]), {k: empty(n) for k, n in names["extras"].items()})
+
+
+def engine_fingerprint() -> str:
+    """Hash of the data package's sources: a pool cached by an older engine is not reused."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1] / "data"
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class ShuffledIndex:
+    """Positions in the data stream -> sample indices: a new shuffled order of the n samples every
+    epoch, seeded by (data seed, epoch), so the order is the same after a resume."""
+
+    def __init__(self, n: int, data_seed: int) -> None:
+        self.n, self.data_seed = n, data_seed
+        self._orders: dict[int, torch.Tensor] = {}
+
+    def __call__(self, positions: range) -> torch.Tensor:
+        picked = []
+        for p in positions:
+            epoch = p // self.n
+            if epoch not in self._orders:
+                generator = torch.Generator().manual_seed(self.data_seed * 1_000_003 + epoch)
+                self._orders = {epoch: torch.randperm(self.n, generator=generator)}
+            picked.append(int(self._orders[epoch][p % self.n]))
+        return torch.tensor(picked, dtype=torch.int64)
+
+
+class IndexedPool:
+    """Fixed samples held in memory (compacted), drawn in a new shuffled order each epoch."""
+
+    def __init__(self, samples: Batch, dtypes: Batch, data_seed: int) -> None:
+        self.samples, self.dtypes = samples, dtypes
+        self.index = ShuffledIndex(len(samples), data_seed)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        index = self.index(rank_slice(step, rank, world_size, global_batch))
+        picked = Batch(self.samples.inputs[index], self.samples.target[index],
+                       {k: v[index] for k, v in self.samples.extras.items()})
+        return _expand(picked, self.dtypes)
+
+
+class ReaderSource:
+    """A real dataset read lazily: each batch loads its samples from disk (nothing held in memory)."""
+
+    def __init__(self, task: TaskSpec, reader: str, root: str, size: int, data_seed: int) -> None:
+        from portrait_edge.train.real_data import open_dataset
+
+        self.task, self.size = task, size
+        self.dataset = open_dataset(reader, root, size)
+        if len(self.dataset) == 0:
+            raise PortraitEdgeError(f"dataset {root} ({reader}) has no samples")
+        self.index = ShuffledIndex(len(self.dataset), data_seed)
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        from portrait_edge.train.real_data import batch_from_samples
+
+        index = self.index(rank_slice(step, rank, world_size, global_batch))
+        return batch_from_samples(self.task, [self.dataset[int(i)] for i in index], self.size)
+
+
+def _load_pool(path: Path, expect: dict, data_seed: int) -> IndexedPool:
+    stored = torch.load(path, weights_only=True)
+    meta = stored.get("meta", {})
+    mismatched = [f"{k} {meta.get(k)!r} (recipe: {v!r})" for k, v in expect.items() if meta.get(k, v) != v]
+    if mismatched:
+        raise PortraitEdgeError(f"pool file {path} does not match the recipe: {', '.join(mismatched)}")
+    samples = Batch(stored["inputs"], stored["target"], stored["extras"])
+    return IndexedPool(samples, _dtype_template(stored["dtypes"]), data_seed)
+
+
+def synthetic_pool(task: TaskSpec, size: int, data_seed: int, n: int, cache_dir: str | None,
+                   show_progress: bool = True, pool_file: str | None = None) -> IndexedPool:
+    """A pool of n rendered samples. pool_file pins the exact samples: loaded from there when the file
+    exists (whatever the engine version now), else rendered and saved there. Otherwise the pool is
+    cached in cache_dir under a name with the engine's fingerprint, so a changed engine renders anew."""
+    expect = {"task": task.id, "size": size, "n": n, "data_seed": data_seed, "chunk": POOL_CHUNK}
+    if pool_file:
+        cache, pinned = Path(pool_file), True
+    elif cache_dir:
+        cache, pinned = Path(cache_dir) / f"{task.id}_s{size}_d{data_seed}_n{n}_c{POOL_CHUNK}_{engine_fingerprint()}.pt", False
+    else:
+        cache, pinned = None, False
+    if cache is not None and cache.is_file():
+        try:
+            return _load_pool(cache, expect, data_seed)
+        except PortraitEdgeError:
+            raise
+        except Exception as error:  # unreadable: a pinned file is an error, a cache is rendered again
+            if pinned:
+                raise PortraitEdgeError(f"cannot read pool file {cache}: {str(error).splitlines()[0]}") from None
+    compact, names = render_pool(task, n, size, data_seed * TRAIN_SEEDS_PER_DATA_SEED, show_progress)
+    if cache is not None:
+        from portrait_edge.train.checkpoint import atomic_write
+
+        payload = {"inputs": compact.inputs, "target": compact.target, "extras": compact.extras, "dtypes": names,
+                   "meta": {**expect, "engine": engine_fingerprint()}}
+        atomic_write(cache, lambda temp: torch.save(payload, temp))
+        if not pinned:
+            stem = cache.name.rsplit("_", 1)[0]
+            for stale in cache.parent.glob(f"{stem}_*.pt"):  # the same pool rendered by an older engine
+                if stale != cache:
+                    stale.unlink(missing_ok=True)
+    return IndexedPool(compact, _dtype_template(names), data_seed)
+
+
+def crop_batch(batch: Batch, positions: range, crop: int, data_seed: int) -> Batch:
+    """A crop x crop window of each sample, at an offset drawn from (data seed, stream position);
+    every tensor whose last two dimensions are the image's is cropped the same way."""
+    height, width = batch.inputs.shape[-2:]
+    crops: dict[str, list[torch.Tensor]] = {}
+    named = {"inputs": batch.inputs, "target": batch.target, **{f"extra:{k}": v for k, v in batch.extras.items()}}
+    for i, position in enumerate(positions):
+        generator = torch.Generator().manual_seed(data_seed * 7_919 + position * 2 + 1)
+        top = int(torch.randint(0, height - crop + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - crop + 1, (1,), generator=generator))
+        for name, tensor in named.items():
+            if tensor.dim() >= 3 and tuple(tensor.shape[-2:]) == (height, width):
+                tensor = tensor[i: i + 1, ..., top: top + crop, left: left + crop]
+            else:
+                tensor = tensor[i: i + 1]
+            crops.setdefault(name, []).append(tensor)
+    joined = {name: torch.cat(parts) for name, parts in crops.items()}
+    return Batch(joined.pop("inputs"), joined.pop("target"), {k[len("extra:"):]: v for k, v in joined.items()})
+
+
+class CroppedSource:
+    def __init__(self, source: BatchSource, crop: int, data_seed: int) -> None:
+        self.source, self.crop, self.data_seed = source, crop, data_seed
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        batch = self.source.batch(step, rank, world_size, global_batch)
+        return crop_batch(batch, rank_slice(step, rank, world_size, global_batch), self.crop, self.data_seed)
+
+
+def make_source(task: TaskSpec, recipe, show_progress: bool = True, device: torch.device | str = "cpu") -> BatchSource:
+    data = recipe.data
+    source: BatchSource
+    if data.source == "reader":
+        source = ReaderSource(task, data.reader, data.root, recipe.resolution, data.seed)
+    elif data.pool > 0:
+        source = synthetic_pool(task, recipe.resolution, data.seed, data.pool, data.cache_dir, show_progress,
+                                data.pool_file)
+    else:
+        source = SyntheticStream(task, recipe.resolution, data.seed, device)
+    if data.crop and data.crop < recipe.resolution:
+        source = CroppedSource(source, data.crop, data.seed)
+    return source

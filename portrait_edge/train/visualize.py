@@ -1,0 +1,122 @@
+"""Pictures of what a parsing model predicts: colour overlays of label maps on real portraits.
+
+    python -m portrait_edge.train.visualize --checkpoint portrait_edge/weights/parsing_teacher.safetensors \
+        --checkpoint portrait_edge/weights/parsing_student.safetensors --out docs/images
+
+writes <out>/parsing_real_<portrait>.png: per portrait, the input and one overlay per checkpoint. The
+portraits are the real photos that ship inside installed packages (skimage's astronaut, matplotlib's
+grace_hopper.jpg), cropped square around the face and resized to the model's resolution.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# One colour per CelebAMask-HQ class (the order of portrait_edge.labels.CELEBAMASK_HQ_CLASSES).
+PALETTE = np.array([
+    [0, 0, 0], [204, 153, 102], [255, 128, 0], [120, 120, 255], [0, 200, 255], [0, 90, 255],
+    [153, 51, 0], [102, 0, 51], [255, 204, 204], [255, 153, 204], [255, 255, 0], [255, 0, 0],
+    [180, 0, 60], [80, 40, 10], [0, 160, 80], [255, 0, 255], [0, 255, 200], [200, 200, 120], [0, 100, 160],
+], dtype=np.uint8)
+
+
+def colourise(labels: np.ndarray) -> np.ndarray:
+    """HxW class ids -> HxWx3 uint8 colours."""
+    return PALETTE[np.clip(labels, 0, len(PALETTE) - 1)]
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """The label colours blended over an HxWx3 uint8 image (background left as is)."""
+    colours = colourise(labels).astype(np.float32)
+    blend = image.astype(np.float32) * (1 - alpha) + colours * alpha
+    out = np.where((labels > 0)[..., None], blend, image.astype(np.float32))
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def real_portraits() -> dict[str, np.ndarray]:
+    """name -> HxWx3 uint8 RGB, from packages that are installed (missing ones are left out)."""
+    portraits = {}
+    try:
+        from skimage import data
+
+        portraits["astronaut"] = data.astronaut()
+    except ImportError:
+        pass
+    try:
+        from matplotlib import cbook
+
+        from portrait_edge.io import read_image
+
+        portraits["grace_hopper"] = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    except (ImportError, OSError, ValueError):
+        pass
+    return portraits
+
+
+def face_square(image: np.ndarray) -> tuple[int, int, int]:
+    """(top, left, side) of a square around the face: MediaPipe face detection when it finds one
+    (the box grown to take in hair and shoulders, like the synthetic framing), else a centred square."""
+    height, width = image.shape[:2]
+    side = min(height, width)
+    box = (max(0, (height - side) // 2), (width - side) // 2, side)
+    try:
+        import mediapipe as mp
+
+        with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as detector:
+            found = detector.process(image)
+        if found.detections:
+            rel = found.detections[0].location_data.relative_bounding_box
+            cx = (rel.xmin + rel.width / 2) * width
+            cy = (rel.ymin + rel.height / 2) * height
+            side = int(min(max(rel.width * width, rel.height * height) * 2.2, height, width))
+            top = int(np.clip(cy - side * 0.45, 0, height - side))
+            left = int(np.clip(cx - side / 2, 0, width - side))
+            box = (top, left, side)
+    except Exception:  # no MediaPipe, or it failed: the centred square
+        pass
+    return box
+
+
+def prepare(image: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    top, left, side = face_square(image)
+    crop = image[top: top + side, left: left + side]
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS))
+
+
+@torch.no_grad()
+def predict_labels(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    return model(x).argmax(1)[0].numpy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PIL import Image
+
+    from portrait_edge.train.checkpoint import load_model
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", action="append", required=True, help="parsing checkpoint (repeatable)")
+    parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args(argv)
+    models = [load_model(path) for path in args.checkpoint]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, photo in real_portraits().items():
+        image = prepare(photo, args.size)
+        panels = [image] + [overlay(image, predict_labels(model, image)) for model, _ in models]
+        sheet = np.concatenate(panels, axis=1)
+        target = out / f"parsing_real_{name}.png"
+        Image.fromarray(sheet).save(target)
+        print(f"{target}: input | " + " | ".join(f"{card['role']} ({card['arch']})" for _, card in models))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

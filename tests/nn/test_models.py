@@ -1,0 +1,105 @@
+"""The teacher U-Net and the mobile student: shapes, feature taps, edge-friendly ops, MAC ratio."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from portrait_edge.nn import create_model, list_models
+from portrait_edge.nn.stats import count_macs, count_params
+from portrait_edge.tasks import all_tasks, get_task
+
+
+def test_both_families_are_registered():
+    assert {"unet", "mobile_unet"} <= set(list_models())
+
+
+@pytest.mark.parametrize("arch,size", [("unet", 32), ("unet", 48), ("mobile_unet", 32), ("mobile_unet", 96)])
+def test_output_shape_and_taps(arch, size):
+    model = create_model(arch, in_channels=5, out_channels=3, width=8).eval()
+    x = torch.rand(2, 5, size, size)
+    with torch.no_grad():
+        y, taps = model.forward_features(x)
+        assert torch.equal(y, model(x))
+    assert y.shape == (2, 3, size, size)
+    # taps coarse to fine at strides 16, 8, 4, 2, 1 for both families
+    assert [t.shape[-1] for t in taps] == [size // 16, size // 8, size // 4, size // 2, size]
+
+
+def test_wrong_size_is_a_clear_error():
+    model = create_model("mobile_unet", in_channels=3, out_channels=3, width=8)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.rand(1, 3, 48, 48))
+
+
+def test_residual_input_adds_the_image():
+    model = create_model("mobile_unet", in_channels=4, out_channels=3, width=8, residual_input=True).eval()
+    for p in model.head.parameters():
+        nn.init.zeros_(p)
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), x[:, :3])
+
+
+def test_student_uses_only_edge_friendly_ops():
+    model = create_model("mobile_unet", in_channels=3, out_channels=19, width=16)
+    allowed = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU6, nn.ReLU, nn.Hardswish, nn.Upsample, nn.Identity,
+               nn.Sigmoid, nn.Tanh)
+    for name, module in model.named_modules():
+        if not list(module.children()):  # leaves only
+            assert isinstance(module, allowed), f"{name}: {type(module).__name__}"
+        if isinstance(module, nn.Conv2d):
+            assert isinstance(module.padding, tuple) and all(isinstance(p, int) for p in module.padding), name
+
+
+def test_student_exports_with_static_shapes():
+    model = create_model("mobile_unet", in_channels=3, out_channels=19, width=8).eval()
+    x = torch.rand(1, 3, 64, 64)
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), model(x), atol=1e-5)
+    targets = {str(node.target) for node in exported.graph.nodes if node.op == "call_function"}
+    assert not any("norm" in t and "batch_norm" not in t for t in targets), targets
+
+
+def test_counts_by_hand():
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+    assert count_params(conv) == 8 * 3 * 9 + 8
+    assert count_macs(conv, (1, 3, 10, 10)) == 8 * 3 * 9 * 100
+    depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+    assert count_macs(depthwise, (2, 8, 10, 10)) == 2 * 8 * 9 * 100
+
+
+@pytest.mark.parametrize("task", [t.id for t in all_tasks() if t.teacher.arch == "unet"])
+def test_default_student_is_at_least_20x_cheaper_than_teacher(task):
+    spec = get_task(task)
+    shape = (1, spec.in_channels, 256, 256)
+    with torch.device("meta"):  # MACs need shapes only: no memory, no compute
+        teacher_macs = count_macs(spec.build_model("teacher"), shape)
+        student_macs = count_macs(spec.build_model("student"), shape)
+    assert teacher_macs >= 20 * student_macs, (teacher_macs, student_macs)
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "training"
+
+
+@pytest.mark.parametrize("profile", ["cpu-quick", "gpu-full"])
+def test_recipe_students_are_at_least_10x_cheaper_than_their_teachers(profile):
+    from portrait_edge.train.recipe import load_recipe
+    from portrait_edge.train.trainer import model_config
+
+    for teacher_path in RECIPES.glob(f"*/teacher.{profile}.yaml"):
+        teacher = load_recipe(teacher_path)
+        task = get_task(teacher.task)
+        shape = (1, task.in_channels, 256, 256)
+        arch, kwargs = model_config(task, teacher)
+        with torch.device("meta"):
+            teacher_macs = count_macs(create_model(arch, in_channels=task.in_channels,
+                                                   out_channels=task.out_channels, **kwargs), shape)
+        for student_path in teacher_path.parent.glob(f"student-*.{profile}.yaml"):
+            arch, kwargs = model_config(task, load_recipe(student_path))
+            with torch.device("meta"):
+                student_macs = count_macs(create_model(arch, in_channels=task.in_channels,
+                                                       out_channels=task.out_channels, **kwargs), shape)
+            assert teacher_macs >= 10 * student_macs, (student_path.name, teacher_macs, student_macs)
