@@ -1,0 +1,38 @@
+"""`portrait-edge bundle`: regenerate android_assets/ and ios_assets/, or check them (--check)."""
+
+from __future__ import annotations
+
+import argparse
+
+from portrait_edge.edge.cli_common import add_build_arguments, quiet_libraries
+from portrait_edge.report.bundle import ANDROID_DIR, IOS_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Copies the verified files of every exported task (recipe keys bundle.android / bundle.ios) "
+                     "with metadata.json (I/O layout, normalisation, int8 scale/zero point, sha256), labels.txt, a "
+                     "manifest of checksums and Kotlin / Swift usage examples. --check recomputes every checksum "
+                     "and names the first corrupt, missing or unexpected file.\n"
+                     "Examples: portrait-edge bundle   |   portrait-edge bundle --check")
+    parser.add_argument("--check", action="store_true", help="only verify the existing bundles against their manifests")
+    add_build_arguments(parser)
+    parser.add_argument("--android-dir", default=str(ANDROID_DIR), metavar="DIR", help=f"default: {ANDROID_DIR}")
+    parser.add_argument("--ios-dir", default=str(IOS_DIR), metavar="DIR", help=f"default: {IOS_DIR}")
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet_libraries()
+    from pathlib import Path
+
+    from portrait_edge.edge.pipeline import built_task_dirs
+    from portrait_edge.report.bundle import build_bundles, check_bundle
+
+    if args.check:
+        for root in (Path(args.android_dir), Path(args.ios_dir)):
+            count = check_bundle(root)
+            print(f"{root}: {count} entries, all checksums match")
+        return 0
+    written = build_bundles(built_task_dirs(args.build_dir), Path(args.android_dir), Path(args.ios_dir))
+    print(f"android: {', '.join(written['android']) or 'nothing'} -> {args.android_dir}")
+    print(f"ios: {', '.join(written['ios']) or 'nothing'} -> {args.ios_dir}")
+    return 0

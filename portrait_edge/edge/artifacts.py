@@ -1,0 +1,112 @@
+"""Where edge files go, and the small file utilities every stage shares (atomic writes, sha256).
+
+Layout of a build folder (default build/edge, git-ignored):
+
+    build/edge/<task>/<task>_student_<precision>.{pte,tflite,mlpackage}
+    build/edge/<task>/<task>_student_int8.pt2   the quantized PyTorch program (`quantize`)
+    build/edge/<task>/export.json               the variants written, with sha256 and I/O details
+    build/edge/<task>/verify.json               parity and accuracy of every variant
+    build/edge/<task>/bench.json                size, MACs, memory and latency of every variant
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from portrait_edge.errors import PortraitEdgeError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BUILD_DIR = REPO_ROOT / "build" / "edge"
+
+EXPORT_JSON = "export.json"
+VERIFY_JSON = "verify.json"
+BENCH_JSON = "bench.json"
+
+
+def task_dir(build_dir: Path | str, task_id: str) -> Path:
+    return Path(build_dir) / task_id
+
+
+def sha256_of(path: Path | str) -> str:
+    """sha256 of a file, or of a directory (an .mlpackage): the sorted relative paths and file bytes."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(_file_digest(file).encode())
+        return digest.hexdigest()
+    return _file_digest(path)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def size_of(path: Path | str) -> int:
+    """Bytes of a file, or the total of the files in a directory."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json_atomic(path: Path | str, data: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path | str, what: str = "file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise PortraitEdgeError(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PortraitEdgeError(f"{what} {path} is not valid JSON ({error})") from None
+
+
+def replace_dir_atomic(built: Path, target: Path) -> None:
+    """Move a freshly built directory (same parent as target) over `target`."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(built, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(built, target)
+
+
+def temp_dir_beside(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

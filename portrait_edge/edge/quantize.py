@@ -1,0 +1,173 @@
+"""int8 quantization in PyTorch 2 export (PT2E) form, for the XNNPACK delegate of ExecuTorch.
+
+Post-training (static, per-channel symmetric int8 weights, asymmetric int8 activations):
+
+    torch.export.export(model).module() -> prepare_pt2e(XNNPACKQuantizer) -> calibrate -> convert_pt2e
+
+Quantization-aware fine-tuning (for a task whose int8 accuracy drop is over its tolerance):
+
+    export (train mode) -> prepare_qat_pt2e -> fine-tune against the fp32 student (+ ground truth)
+    -> move_exported_model_to_eval -> convert_pt2e
+
+Import paths for executorch 1.5.1 / torchao 0.18 (the torch.ao.quantization copies are deprecated):
+XNNPACKQuantizer and get_symmetric_quantization_config live in
+executorch.backends.xnnpack.quantizer.xnnpack_quantizer; prepare_pt2e, prepare_qat_pt2e and
+convert_pt2e in torchao.quantization.pt2e.quantize_pt2e.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from portrait_edge.tasks.base import Batch, TaskSpec
+
+
+def xnnpack_quantizer(per_channel: bool = True, qat: bool = False):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False, is_qat=qat))
+    return quantizer
+
+
+def quantize_ptq(model: nn.Module, example: torch.Tensor, calibration: Iterable[torch.Tensor],
+                 per_channel: bool = True) -> torch.fx.GraphModule:
+    """A static int8 copy of `model` (a GraphModule with quantize/dequantize nodes), calibrated on
+    the given input batches. The model itself is left unchanged."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    model = copy.deepcopy(model).eval()
+    graph = torch.export.export(model, (example,)).module()
+    prepared = prepare_pt2e(graph, xnnpack_quantizer(per_channel))
+    seen = 0
+    with torch.no_grad():
+        for inputs in calibration:
+            for sample in inputs.split(1):  # the exported graph has batch 1, like the files
+                prepared(sample)
+                seen += 1
+    if seen == 0:
+        raise ValueError("int8 calibration needs at least one batch")
+    return convert_pt2e(prepared)
+
+
+@dataclass
+class QATSettings:
+    steps: int = 200
+    lr: float = 1e-4
+    distill_weight: float = 1.0   # weight of the match-the-fp32-student term
+    temperature: float = 2.0      # for "kl" distillation (label maps)
+
+
+def distillation_loss(task: TaskSpec, student: torch.Tensor, reference: torch.Tensor, temperature: float) -> torch.Tensor:
+    """How far the quantized student's output is from the fp32 student's (the task's own kind)."""
+    if task.output_distillation == "kl":
+        t = temperature
+        return torch.nn.functional.kl_div((student / t).log_softmax(1), (reference / t).log_softmax(1),
+                                          log_target=True, reduction="batchmean") * t * t / student[0, 0].numel()
+    return (student - reference).abs().mean()
+
+
+def _prepare_qat(model: nn.Module, size: int, channels: int, per_channel: bool) -> torch.fx.GraphModule:
+    """A QAT-prepared graph of a train-mode copy of `model` for size x size inputs, any batch size."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    example = torch.rand(2, channels, size, size)
+    graph = torch.export.export(copy.deepcopy(model).train(), (example,),
+                                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},)).module()
+    return prepare_qat_pt2e(graph, xnnpack_quantizer(per_channel, qat=True))
+
+
+def quantize_qat(task: TaskSpec, model: nn.Module, example: torch.Tensor, batches: Iterator[Batch],
+                 calibration: Iterable[torch.Tensor], settings: QATSettings, per_channel: bool = True,
+                 train_size: int | None = None,
+                 progress: Callable[[int, float], None] | None = None) -> torch.fx.GraphModule:
+    """Quantization-aware fine-tuning of a copy of `model`, then int8 conversion.
+
+    The loss is the task's ground-truth loss (when the task defines one) plus distillation to the
+    fp32 student. Observers start from the post-training ranges of the calibration batches.
+    Fine-tuning may run at a smaller `train_size` (the `batches` resolution; 4x cheaper at half the
+    side): the exported graphs are static in H and W, so a graph at the export resolution is
+    calibrated, its state (weights, BatchNorm statistics, observer ranges) is copied into a graph at
+    the training resolution, trained, and copied back before conversion. Both graphs come from the
+    same model by the same steps, so their parameter and observer names match.
+    """
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    size, channels = int(example.shape[-1]), int(example.shape[1])
+    train_size = train_size or size
+    reference = copy.deepcopy(model).eval()
+    final = _prepare_qat(model, size, channels, per_channel)
+    move_exported_model_to_eval(final)
+    with torch.no_grad():
+        for inputs in calibration:
+            final(inputs)
+    trainable = final if train_size == size else _prepare_qat(model, train_size, channels, per_channel)
+    if trainable is not final:
+        trainable.load_state_dict(final.state_dict())
+    move_exported_model_to_train(trainable)
+    optimizer = torch.optim.Adam(trainable.parameters(), lr=settings.lr)
+    has_gt_loss = True
+    for step in range(settings.steps):
+        batch = next(batches)
+        output = trainable(batch.inputs)
+        with torch.no_grad():
+            target = reference(batch.inputs)
+        loss = settings.distill_weight * distillation_loss(task, output, target, settings.temperature)
+        if has_gt_loss:
+            try:
+                loss = loss + sum(task.loss(output, batch).values())
+            except NotImplementedError:
+                has_gt_loss = False
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if progress is not None:
+            progress(step, float(loss.detach()))
+    if trainable is not final:
+        final.load_state_dict(trainable.state_dict())
+    move_exported_model_to_eval(final)
+    converted = convert_pt2e(final)
+    # re-export at batch 1: the program the files are lowered from is static
+    return torch.export.export(converted, (example,)).module()
+
+
+class PerSample(nn.Module):
+    """Runs a batch-1 program (a quantized GraphModule) over a batch, one sample at a time."""
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.program(sample) for sample in x.split(1)], 0)
+
+
+def save_quantized(model: torch.fx.GraphModule, example: torch.Tensor, path) -> None:
+    """The quantized program as a .pt2 (torch.export.save), written atomically."""
+    import io
+
+    from portrait_edge.edge.artifacts import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(model, (example,)), buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_quantized(path) -> nn.Module:
+    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the quantized_decomposed ops
+
+    from portrait_edge.errors import PortraitEdgeError
+
+    try:
+        return PerSample(torch.export.load(str(path)).module())
+    except Exception as error:
+        raise PortraitEdgeError(f"cannot read quantized program {path}: {type(error).__name__}: {error}") from None

@@ -1,0 +1,215 @@
+"""`bundle`: android_assets/ and ios_assets/ from the verified build, with checksums and usage snippets.
+
+    android_assets/
+      manifest.json            sha256 + bytes of every file below (the `bundle --check` reference)
+      README.md
+      <task>/<task>_<precision>.tflite / .pte   (recipe bundle.android; only variants that passed verify)
+      <task>/labels.txt        label tasks: one class name per line, line i = class id i
+      <task>/metadata.json     I/O layout (NHWC for .tflite, NCHW for .pte), shapes, dtypes, normalisation,
+                               int8 quantization (scale, zero point), sha256 of each model file
+      <task>/<Task>Example.kt  Kotlin: LiteRT Interpreter and ExecuTorch Module
+    ios_assets/
+      manifest.json, README.md
+      <task>/<Task><Precision>.mlpackage  (recipe bundle.ios), metadata.json, <Task>Example.swift
+
+Each folder is built beside the old one and swapped in whole. `check_bundle` recomputes every
+checksum and fails with one line naming the first corrupt, missing, extra or mismatched file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from portrait_edge import __version__
+from portrait_edge.edge.artifacts import (
+    EXPORT_JSON,
+    REPO_ROOT,
+    VERIFY_JSON,
+    read_json,
+    replace_dir_atomic,
+    sha256_of,
+    size_of,
+    temp_dir_beside,
+    write_json_atomic,
+)
+from portrait_edge.edge.recipe import EdgeRecipe, load_recipe
+from portrait_edge.errors import PortraitEdgeError
+
+ANDROID_DIR = REPO_ROOT / "android_assets"
+IOS_DIR = REPO_ROOT / "ios_assets"
+MANIFEST = "manifest.json"
+NORMALISATION = "RGB (and any extra input channels) as float in their value range; image value = pixel / 255, no mean/std"
+
+
+def camel(task_id: str) -> str:
+    return "".join(part.capitalize() for part in task_id.split("_"))
+
+
+def _bundled_name(task_id: str, fmt: str, precision: str) -> str:
+    if fmt == "coreml":
+        return f"{camel(task_id)}{precision.upper() if precision.startswith(('fp', 'int')) else precision.capitalize()}.mlpackage"
+    return f"{task_id}_{precision}{'.tflite' if fmt == 'litert' else '.pte'}"
+
+
+def _io_from_export(entry: dict[str, Any], export: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    details = entry.get("details") or {}
+    if entry["format"] == "litert":
+        return details["inputs"][0], details["outputs"][0]
+    if entry["format"] == "coreml":
+        i, o = details["inputs"][0], details["outputs"][0]
+        return ({"name": i["name"], "shape": i["shape"], "dtype": "float32", "layout": "NCHW"},
+                {"name": o["name"], "shape": o["shape"] or export["output"]["shape_nchw"], "dtype": "float32", "layout": "NCHW"})
+    return ({"name": "input (method forward, argument 0)", "shape": export["input"]["shape_nchw"], "dtype": "float32", "layout": "NCHW"},
+            {"name": "output (method forward, result 0)", "shape": export["output"]["shape_nchw"], "dtype": "float32", "layout": "NCHW"})
+
+
+def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[dict[str, Any]], platform: str) -> dict[str, Any]:
+    metric = verify.get("primary_metric")
+    accuracy = {r["variant"]: {"vs_gt": r["vs_gt"].get(metric), "drop": r.get("drop"), "simulated": r.get("simulated")}
+                for r in verify["rows"] if metric and r.get("vs_gt")}
+    meta = {
+        "task": export["task"], "role": "student", "platform": platform, "portrait_edge_version": __version__,
+        "input": {**export["input"], "normalisation": NORMALISATION},
+        "output": {**export["output"], "postprocess": "argmax over the channel axis -> class id" if export["labels"]
+                   else "clamp to the value range"},
+        "files": files,
+        "accuracy": {"metric": metric, "test_samples": verify.get("test_samples"), "by_variant": accuracy},
+        "source_checkpoint": export.get("source"),
+    }
+    if export["labels"]:
+        meta["labels"] = export["labels"]
+        meta["labels_file"] = "labels.txt" if platform == "android" else None
+    return meta
+
+
+def _collect(task_dir: Path, recipe: EdgeRecipe, wanted: tuple[str, ...], log) -> tuple[dict, dict, list]:
+    export = read_json(task_dir / EXPORT_JSON, "export manifest")
+    if not (task_dir / VERIFY_JSON).is_file():
+        raise PortraitEdgeError(f"{task_dir} has no {VERIFY_JSON}: run `portrait-edge verify --task {export['task']}` before bundling")
+    verify = read_json(task_dir / VERIFY_JSON, "verify result")
+    passed = {r["variant"]: r.get("passed", False) for r in verify["rows"]}
+    chosen = []
+    for entry in export["variants"]:
+        if entry["id"] not in wanted:
+            continue
+        path = task_dir / entry["file"]
+        if not path.exists() or sha256_of(path) != entry["sha256"]:
+            raise PortraitEdgeError(f"{path} does not match export.json (missing, corrupt or replaced): re-run export")
+        if not passed.get(entry["id"]):
+            log(f"  skipping {entry['id']} of {export['task']}: it did not pass verify")
+            continue
+        chosen.append(entry)
+    return export, verify, chosen
+
+
+def _write_platform(root: Path, platform: str, tasks: list[tuple[Path, EdgeRecipe]], log) -> list[str]:
+    from portrait_edge.report.snippets import kotlin, swift
+
+    built = temp_dir_beside(root)
+    staging = built / root.name
+    staging.mkdir()
+    names: list[str] = []
+    for task_dir, recipe in tasks:
+        wanted = recipe.bundle_android if platform == "android" else recipe.bundle_ios
+        export, verify, entries = _collect(task_dir, recipe, wanted, log)
+        if not entries:
+            continue
+        task_id = export["task"]
+        out = staging / task_id
+        out.mkdir()
+        files = []
+        for entry in entries:
+            name = _bundled_name(task_id, entry["format"], entry["precision"])
+            source = task_dir / entry["file"]
+            if source.is_dir():  # plain copies: the bundle's files get the usual permissions
+                shutil.copytree(source, out / name, copy_function=shutil.copyfile)
+            else:
+                shutil.copyfile(source, out / name)
+            inputs, outputs = _io_from_export(entry, export)
+            files.append({"file": name, "format": entry["format"], "precision": entry["precision"],
+                          "runtime": entry["runtime"], "layout": inputs.get("layout", entry.get("layout")),
+                          "input": inputs, "output": outputs, "sha256": sha256_of(out / name), "bytes": size_of(out / name)})
+        meta = _task_metadata(export, verify, files, platform)
+        if platform == "android" and export["labels"]:
+            (out / "labels.txt").write_text("\n".join(export["labels"]) + "\n")
+        write_json_atomic(out / "metadata.json", meta)
+        snippet = (out / f"{camel(task_id)}Example.kt", kotlin(meta)) if platform == "android" else \
+                  (out / f"{camel(task_id)}Example.swift", swift(meta))
+        snippet[0].write_text(snippet[1])
+        names.append(task_id)
+    (staging / "README.md").write_text(_readme(platform, names))
+    write_json_atomic(staging / MANIFEST, _manifest(staging))
+    replace_dir_atomic(staging, root)
+    built.rmdir()
+    return names
+
+
+def _manifest(root: Path) -> dict[str, Any]:
+    entries: dict[str, Any] = {}
+    for task_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for item in sorted(task_dir.iterdir()):
+            entries[item.relative_to(root).as_posix()] = {"sha256": sha256_of(item), "bytes": size_of(item)}
+    readme = root / "README.md"
+    if readme.is_file():
+        entries["README.md"] = {"sha256": sha256_of(readme), "bytes": size_of(readme)}
+    return {"generated_by": f"portrait-edge {__version__} (portrait-edge bundle)",
+            "sha256_of_directories": "sha256 over sorted (relative path, file sha256) pairs", "files": entries,
+            "total_bytes": sum(e["bytes"] for e in entries.values())}
+
+
+def _readme(platform: str, tasks: list[str]) -> str:
+    if platform == "android":
+        return ("# portrait-edge Android assets\n\nGenerated by `portrait-edge bundle` from verified conversions; do not edit.\n"
+                "Copy a task folder into `app/src/main/assets/`. Each folder holds LiteRT (.tflite, NHWC) and ExecuTorch "
+                "(.pte, NCHW) files, `metadata.json` (layouts, shapes, normalisation, int8 scale/zero point, sha256), "
+                "`labels.txt` for label maps, and a Kotlin example.\n`portrait-edge bundle --check` verifies every checksum "
+                f"against `manifest.json`.\n\nTasks: {', '.join(tasks) or 'none'}.\n")
+    return ("# portrait-edge iOS assets\n\nGenerated by `portrait-edge bundle` from verified conversions; do not edit.\n"
+            "Drag a `.mlpackage` into the Xcode target (Xcode generates a Swift class named after the file). "
+            "`metadata.json` lists I/O names, shapes (NCHW float32), normalisation and sha256; the Swift example shows "
+            "both the generated class and plain MLModel.\n`portrait-edge bundle --check` verifies every checksum "
+            f"against `manifest.json`.\n\nTasks: {', '.join(tasks) or 'none'}.\n")
+
+
+def build_bundles(task_dirs: list[Path], android_dir: Path = ANDROID_DIR, ios_dir: Path = IOS_DIR,
+                  recipes: dict[str, EdgeRecipe] | None = None, log: Callable[[str], None] = print) -> dict[str, list[str]]:
+    """Regenerates both bundle folders from the given task build folders."""
+    if not task_dirs:
+        raise PortraitEdgeError("nothing to bundle: no exported and verified tasks in the build folder")
+    tasks = []
+    for task_dir in task_dirs:
+        task_id = read_json(Path(task_dir) / EXPORT_JSON, "export manifest")["task"]
+        recipe = (recipes or {}).get(task_id) or load_recipe(task_id)
+        tasks.append((Path(task_dir), recipe))
+    return {"android": _write_platform(Path(android_dir), "android", tasks, log),
+            "ios": _write_platform(Path(ios_dir), "ios", tasks, log)}
+
+
+def check_bundle(root: Path) -> int:
+    """Recomputes every checksum of a bundle folder; raises PortraitEdgeError on the first problem.
+    Returns the number of entries checked."""
+    root = Path(root)
+    manifest = read_json(root / MANIFEST, "bundle manifest")
+    entries = manifest.get("files") or {}
+    for relative, expected in entries.items():
+        path = root / relative
+        if not path.exists():
+            raise PortraitEdgeError(f"{path} is listed in {root / MANIFEST} but missing; run `portrait-edge bundle`")
+        digest = sha256_of(path)
+        if digest != expected["sha256"]:
+            raise PortraitEdgeError(f"{path}: checksum mismatch (sha256 {digest[:12]}…, manifest {expected['sha256'][:12]}…): "
+                                    "corrupt or replaced file; run `portrait-edge bundle`")
+    listed = set(entries)
+    for task_dir in (p for p in root.iterdir() if p.is_dir()):
+        for item in task_dir.iterdir():
+            if item.relative_to(root).as_posix() not in listed:
+                raise PortraitEdgeError(f"{item} is not in {root / MANIFEST}: an unexpected file; run `portrait-edge bundle`")
+        meta_path = task_dir / "metadata.json"
+        if meta_path.is_file():
+            for model in read_json(meta_path, "bundle metadata")["files"]:
+                path = task_dir / model["file"]
+                if not path.exists() or sha256_of(path) != model["sha256"]:
+                    raise PortraitEdgeError(f"{path} does not match {meta_path} (sha256): mismatched model file")
+    return len(entries)

@@ -1,0 +1,69 @@
+"""Every exporter on the tiny student: the files, and what export.json says about them."""
+
+from portrait_edge.edge.artifacts import sha256_of
+
+
+def _variant(built, variant_id):
+    return next(v for v in built["export"]["variants"] if v["id"] == variant_id)
+
+
+def test_every_recipe_variant_is_written_with_its_checksum(built, tiny_recipe):
+    ids = [v["id"] for v in built["export"]["variants"]]
+    assert ids == [f"{f}_{p}" for f, p in tiny_recipe.variants()]
+    for variant in built["export"]["variants"]:
+        path = built["dir"] / variant["file"]
+        assert path.exists()
+        assert sha256_of(path) == variant["sha256"]
+        assert variant["bytes"] > 1000
+
+
+def test_executorch_programs_are_lowered_to_xnnpack(built):
+    for precision in ("fp32", "int8"):
+        details = _variant(built, f"executorch_{precision}")["details"]
+        assert details["xnnpack_delegates"] >= 1
+        # only the nearest upsample stays outside (XNNPACK in ExecuTorch 1.5.1 has none)
+        assert set(details["ops_outside_delegate"]) <= {"aten.upsample_nearest2d.vec"}
+    assert (built["dir"] / "parsing_student_int8.pt2").is_file()
+
+
+def test_litert_files_are_nhwc_and_int8_has_int8_io_with_recorded_quantization(built):
+    fp32 = _variant(built, "litert_fp32")["details"]
+    assert fp32["inputs"][0]["shape"] == [1, 64, 64, 3] and fp32["inputs"][0]["dtype"] == "float32"
+    assert fp32["outputs"][0]["shape"] == [1, 64, 64, 19]
+    int8 = _variant(built, "litert_int8")["details"]
+    assert int8["inputs"][0]["dtype"] == "int8" and int8["outputs"][0]["dtype"] == "int8"
+    quant = int8["inputs"][0]["quantization"]
+    assert abs(quant["scale"] - 1 / 255) < 1e-4 and quant["zero_point"] == -128  # inputs span [0, 1]
+    assert int8["outputs"][0]["quantization"]["scale"] > 0
+    assert "CONV_2D" in int8["ops"]
+    fp16 = _variant(built, "litert_fp16")
+    assert "DEQUANTIZE" in fp16["details"]["ops"]  # float16 weights, dequantized at load
+    assert fp16["bytes"] < _variant(built, "litert_fp32")["bytes"]
+
+
+def test_coreml_packages_hold_compressed_weights_and_metadata(built):
+    fp16, int8w, pal6 = (_variant(built, f"coreml_{p}") for p in ("fp16", "int8w", "pal6"))
+    assert fp16["details"]["compressed_weight_ops"] == {}
+    assert any("affine_dequantize" in op or "dequantize" in op for op in int8w["details"]["compressed_weight_ops"])
+    assert any("lut" in op for op in pal6["details"]["compressed_weight_ops"])
+    assert fp16["details"]["inputs"][0]["name"] == "input" and fp16["details"]["inputs"][0]["shape"] == [1, 3, 64, 64]
+    assert fp16["details"]["outputs"][0]["name"] == "output"
+
+
+def test_quantization_summary_records_ptq_against_fp32(built):
+    quant = built["export"]["quantization"]
+    assert quant["chosen"] == "ptq" and quant["qat_policy"] == "never"
+    assert set(quant["fp32"]) >= {"miou", "mean_f1"}
+    assert quant["calibration"]["samples"] == 4
+
+
+def test_quantized_program_loads_in_a_fresh_process(built):
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from portrait_edge.edge.quantize import load_quantized; "
+            "m = load_quantized(sys.argv[1]); print(tuple(m(torch.rand(2, 3, 64, 64)).shape))")
+    done = subprocess.run([sys.executable, "-c", code, str(built["dir"] / "parsing_student_int8.pt2")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(2, 19, 64, 64)" in done.stdout

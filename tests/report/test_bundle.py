@@ -1,0 +1,79 @@
+"""Bundles: the files, their metadata and snippets; `check_bundle` catches corrupt, missing and extra files."""
+
+import json
+import shutil
+
+import pytest
+
+from portrait_edge.errors import PortraitEdgeError
+from portrait_edge.report.bundle import build_bundles, check_bundle
+
+
+@pytest.fixture(scope="module")
+def bundles(built, tiny_recipe, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundles")
+    written = build_bundles([built["dir"]], root / "android_assets", root / "ios_assets",
+                            recipes={"parsing": tiny_recipe}, log=lambda m: None)
+    return root, written
+
+
+def test_android_bundle_holds_models_labels_metadata_and_kotlin(bundles, built):
+    root, written = bundles
+    assert written == {"android": ["parsing"], "ios": ["parsing"]}
+    folder = root / "android_assets" / "parsing"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["ParsingExample.kt", "labels.txt", "metadata.json", "parsing_fp32.pte", "parsing_fp32.tflite",
+                     "parsing_int8.pte", "parsing_int8.tflite"]
+    assert (folder / "labels.txt").read_text().splitlines()[:2] == ["background", "skin"]
+    meta = json.loads((folder / "metadata.json").read_text())
+    by_file = {f["file"]: f for f in meta["files"]}
+    assert by_file["parsing_int8.tflite"]["layout"] == "NHWC" and by_file["parsing_fp32.pte"]["layout"] == "NCHW"
+    quant = by_file["parsing_int8.tflite"]["input"]["quantization"]
+    assert quant["zero_point"] == -128
+    kotlin = (folder / "ParsingExample.kt").read_text()
+    assert "parsing/parsing_int8.tflite" in kotlin and "Module.load" in kotlin and f"{quant['scale']:.9g}f" in kotlin
+    assert check_bundle(root / "android_assets") == 8  # 7 files + README
+
+
+def test_ios_bundle_holds_mlpackages_and_swift(bundles):
+    root, _ = bundles
+    folder = root / "ios_assets" / "parsing"
+    assert sorted(p.name for p in folder.iterdir()) == ["ParsingExample.swift", "ParsingFP16.mlpackage",
+                                                        "ParsingPal6.mlpackage", "metadata.json"]
+    swift = (folder / "ParsingExample.swift").read_text()
+    assert "ParsingFP16(configuration: config)" in swift and "\"input\"" in swift
+    check_bundle(root / "ios_assets")
+
+
+def test_bundle_check_names_a_corrupt_file_in_one_line(bundles, tmp_path):
+    root, _ = bundles
+    copy = tmp_path / "android_assets"
+    shutil.copytree(root / "android_assets", copy)
+    model = copy / "parsing" / "parsing_int8.tflite"
+    data = bytearray(model.read_bytes())
+    data[100] ^= 0x01
+    model.write_bytes(bytes(data))
+    with pytest.raises(PortraitEdgeError) as info:
+        check_bundle(copy)
+    assert "parsing_int8.tflite: checksum mismatch" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bundle_check_catches_missing_and_unexpected_files(bundles, tmp_path):
+    root, _ = bundles
+    copy = tmp_path / "ios_assets"
+    shutil.copytree(root / "ios_assets", copy)
+    (copy / "parsing" / "Extra.mlpackage").mkdir()
+    with pytest.raises(PortraitEdgeError, match="unexpected file"):
+        check_bundle(copy)
+    shutil.rmtree(copy / "parsing" / "Extra.mlpackage")
+    shutil.rmtree(copy / "parsing" / "ParsingPal6.mlpackage")
+    with pytest.raises(PortraitEdgeError, match="missing"):
+        check_bundle(copy)
+
+
+def test_unverified_builds_are_not_bundled(built, tmp_path, tiny_recipe):
+    copy = tmp_path / "parsing"
+    shutil.copytree(built["dir"], copy)
+    (copy / "verify.json").unlink()
+    with pytest.raises(PortraitEdgeError, match="verify"):
+        build_bundles([copy], tmp_path / "a", tmp_path / "i", recipes={"parsing": tiny_recipe}, log=lambda m: None)
