@@ -24,7 +24,6 @@ failed write leaves no partial file behind.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from portrait_edge.atomic import atomic_path
 from portrait_edge.errors import PortraitEdgeError
 
 if TYPE_CHECKING:  # torch is only needed by the tensor helpers; keep `import portrait_edge.io` light
@@ -207,31 +207,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     pil_format, options = WRITE_FORMATS[suffix]
     picture = Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
 
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_path(path) as temp, open(temp, "wb") as handle:
             picture.save(handle, format=pil_format, **options)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
-        os.replace(temp_name, path)
-    except BaseException as error:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(error, OSError):
-            raise PortraitEdgeError(f"{path}: cannot write ({_one_line(error)})") from None
-        raise
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+    except OSError as error:
+        raise PortraitEdgeError(f"{path}: cannot write ({_one_line(error)})") from None
 
 
 def _as_uint8(image: np.ndarray, name: str) -> np.ndarray:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from portrait_edge.atomic import atomic_path, write_text_atomic
 from portrait_edge.errors import PortraitEdgeError
 
 CHUNK = 8
@@ -107,18 +107,6 @@ def contact_sheet(rows: list[list[tuple[str, np.ndarray]]], row_titles: list[str
     return np.asarray(sheet)
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 def comparison_sheet(path: str | os.PathLike, n: int = 7, size: int = 256, seed: int = 0, device: str = "cpu",
                      palette: bool = False) -> None:
     """A real portrait (skimage astronaut, face crop) next to n renders, with the renders' label maps
@@ -144,16 +132,8 @@ def comparison_sheet(path: str | os.PathLike, n: int = 7, size: int = 256, seed:
         raise PortraitEdgeError(f"{target}: the folder {target.parent} does not exist")
     if palette:
         sheet = sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            sheet.save(handle, format="PNG", optimize=True)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    with atomic_path(target) as temp:
+        sheet.save(temp, format="PNG", optimize=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(1)
     sheet_path = out / f"{args.task}_contact_sheet.png"
     write_image(sheet_path, contact_sheet(rows, titles))
-    _write_text(out / f"{args.task}_manifest.json", json.dumps(
+    write_text_atomic(out / f"{args.task}_manifest.json", json.dumps(
         {"task": args.task, "n": args.n, "size": args.size, "seed": args.seed, "samples": manifest}, indent=1))
     if args.comparison:
         comparison_sheet(args.comparison, size=min(args.size, 256), seed=args.seed, device=str(device), palette=True)

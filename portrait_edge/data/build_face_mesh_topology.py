@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from portrait_edge.atomic import write_text_atomic
 
 TOPOLOGY_PATH = Path(__file__).with_name("face_mesh_topology.json")
 REGION_CODES = {"skin": 1, "nose": 2, "brows": 3, "eyes": 4, "lips": 5, "mouth": 6}
@@ -228,11 +228,7 @@ def dumps(topology: dict) -> str:
 
 def main() -> None:
     text = dumps(build())
-    fd, temp = tempfile.mkstemp(dir=TOPOLOGY_PATH.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(temp, 0o644)
-    os.replace(temp, TOPOLOGY_PATH)
+    write_text_atomic(TOPOLOGY_PATH, text)
     print(f"{TOPOLOGY_PATH} ({len(text)} bytes)")
 
 

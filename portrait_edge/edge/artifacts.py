@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from portrait_edge import atomic
 from portrait_edge.errors import PortraitEdgeError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,23 +63,8 @@ def size_of(path: Path | str) -> int:
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_bytes_atomic(path, data)
 
 
 def write_json_atomic(path: Path | str, data: Any) -> None:

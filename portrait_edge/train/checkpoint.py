@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +23,7 @@ import torch
 from torch import nn
 
 from portrait_edge import __version__
+from portrait_edge.atomic import atomic_path
 from portrait_edge.errors import NotAvailableError, PortraitEdgeError
 
 CARD_FORMAT = 1
@@ -51,15 +50,8 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Calls write(temp_path) for a temp file beside `path`, then renames it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    with atomic_path(path) as temp:
+        write(str(temp))
 
 
 def sha256_file(path: str | Path) -> str:
