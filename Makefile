@@ -35,9 +35,10 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
-# The main job: the end-to-end path from the shipped checkpoints (see README).
+# The main job: from the shipped checkpoints, export every variant, verify it in its runtime, benchmark,
+# write the report (build/report) and regenerate android_assets/ and ios_assets/.
 run: setup
-	$(BIN)/portrait-edge tasks
+	$(BIN)/portrait-edge report --all --out build/report
 
 demo: setup
 	$(BIN)/portrait-edge demo
