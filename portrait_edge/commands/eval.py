@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default="runs/cache", metavar="DIR",
                         help="keep the rendered synthetic split here for later evaluations (default runs/cache; "
                              "'' to render every time)")
+    parser.add_argument("--split-file", default=None, metavar="FILE",
+                        help="pin the synthetic samples: evaluate on the ones saved in FILE (rendered and saved "
+                             "there the first time), so checkpoints compared later see identical data")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the metrics as JSON here")
     parser.add_argument("--write-card", action="store_true",
                         help="record the metrics in the checkpoint's card under metrics[<split>]")
@@ -73,9 +76,13 @@ def run(args: argparse.Namespace) -> int:
         split = args.split
         base = test_seed_base() if args.split == "synthetic-test" else VALIDATION_SEED_BASE
         batches, total = synthetic_batches(task, args.n, size, args.batch_size, base, args.cache_dir or None,
-                                           progress=f"rendering {split}"), args.n
+                                           progress=f"rendering {split}", split_file=args.split_file), args.n
     metrics = evaluate(model, task, batches, device, total=total, progress=f"eval {task.id} {card.get('role')}")
     record = {"split": split, "size": size, **metrics}
+    if not args.reader:
+        from portrait_edge.train.data import engine_fingerprint
+
+        record["engine_fingerprint"] = engine_fingerprint() if not args.split_file else f"pinned: {args.split_file}"
 
     print(f"{task.id} {card.get('role')} ({card['arch']}) on {split}, {int(metrics['n'])} samples at {size}px:")
     for name, value in metrics.items():

@@ -54,15 +54,16 @@ def render_samples(task: TaskSpec, seeds: list[int], size: int, progress: str | 
 POOL_CHUNK = 16
 
 
-def render_pool(task: TaskSpec, n: int, size: int, seed_base: int, show_progress: bool = True
-                ) -> tuple[Batch, dict]:
+def render_pool(task: TaskSpec, n: int, size: int, seed_base: int, show_progress: bool = True,
+                device: torch.device | str = "cpu") -> tuple[Batch, dict]:
     """n samples rendered in batches of POOL_CHUNK (batch c has seed seed_base + c; the engine's
     samples depend only on (seed, index in batch), so the pool is the same however it is split).
-    Returns the compacted samples (float16 / int16, see _compact) and the original dtypes."""
+    Rendered on `device` (the engine runs on CUDA too), kept on the CPU. Returns the compacted samples
+    (float16 / int16, see _compact) and the original dtypes."""
     chunks, dtypes = [], None
     bar = tqdm(total=n, desc=f"rendering {task.id} pool", unit="sample", leave=False, disable=not show_progress)
     for c, start in enumerate(range(0, n, POOL_CHUNK)):
-        chunk = task.make_batch(min(POOL_CHUNK, n - start), seed=seed_base + c, size=size, device="cpu")
+        chunk = task.make_batch(min(POOL_CHUNK, n - start), seed=seed_base + c, size=size, device=device).to("cpu")
         dtypes = dtypes or _dtype_names(chunk)
         chunks.append(_compact(chunk))  # compact as we go: the full-precision pool would be 2.5x larger
         bar.update(len(chunk))
@@ -153,6 +154,7 @@ class IndexedPool:
     def __init__(self, samples: Batch, dtypes: Batch, data_seed: int) -> None:
         self.samples, self.dtypes = samples, dtypes
         self.index = ShuffledIndex(len(samples), data_seed)
+        self.engine: str | None = None  # fingerprint of the engine that rendered the samples, when known
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -190,11 +192,14 @@ def _load_pool(path: Path, expect: dict, data_seed: int) -> IndexedPool:
     if mismatched:
         raise PortraitEdgeError(f"pool file {path} does not match the recipe: {', '.join(mismatched)}")
     samples = Batch(stored["inputs"], stored["target"], stored["extras"])
-    return IndexedPool(samples, _dtype_template(stored["dtypes"]), data_seed)
+    pool = IndexedPool(samples, _dtype_template(stored["dtypes"]), data_seed)
+    pool.engine = meta.get("engine")
+    return pool
 
 
 def synthetic_pool(task: TaskSpec, size: int, data_seed: int, n: int, cache_dir: str | None,
-                   show_progress: bool = True, pool_file: str | None = None) -> IndexedPool:
+                   show_progress: bool = True, pool_file: str | None = None,
+                   device: torch.device | str = "cpu") -> IndexedPool:
     """A pool of n rendered samples. pool_file pins the exact samples: loaded from there when the file
     exists (whatever the engine version now), else rendered and saved there. Otherwise the pool is
     cached in cache_dir under a name with the engine's fingerprint, so a changed engine renders anew."""
@@ -213,7 +218,7 @@ def synthetic_pool(task: TaskSpec, size: int, data_seed: int, n: int, cache_dir:
         except Exception as error:  # unreadable: a pinned file is an error, a cache is rendered again
             if pinned:
                 raise PortraitEdgeError(f"cannot read pool file {cache}: {str(error).splitlines()[0]}") from None
-    compact, names = render_pool(task, n, size, data_seed * TRAIN_SEEDS_PER_DATA_SEED, show_progress)
+    compact, names = render_pool(task, n, size, data_seed * TRAIN_SEEDS_PER_DATA_SEED, show_progress, device)
     if cache is not None:
         from portrait_edge.train.checkpoint import atomic_write
 
@@ -225,7 +230,9 @@ def synthetic_pool(task: TaskSpec, size: int, data_seed: int, n: int, cache_dir:
             for stale in cache.parent.glob(f"{stem}_*.pt"):  # the same pool rendered by an older engine
                 if stale != cache:
                     stale.unlink(missing_ok=True)
-    return IndexedPool(compact, _dtype_template(names), data_seed)
+    pool = IndexedPool(compact, _dtype_template(names), data_seed)
+    pool.engine = engine_fingerprint()
+    return pool
 
 
 def crop_batch(batch: Batch, positions: range, crop: int, data_seed: int) -> Batch:
@@ -251,6 +258,7 @@ def crop_batch(batch: Batch, positions: range, crop: int, data_seed: int) -> Bat
 class CroppedSource:
     def __init__(self, source: BatchSource, crop: int, data_seed: int) -> None:
         self.source, self.crop, self.data_seed = source, crop, data_seed
+        self.engine = getattr(source, "engine", None)
 
     def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
         batch = self.source.batch(step, rank, world_size, global_batch)
@@ -264,7 +272,7 @@ def make_source(task: TaskSpec, recipe, show_progress: bool = True, device: torc
         source = ReaderSource(task, data.reader, data.root, recipe.resolution, data.seed)
     elif data.pool > 0:
         source = synthetic_pool(task, recipe.resolution, data.seed, data.pool, data.cache_dir, show_progress,
-                                data.pool_file)
+                                data.pool_file, device)
     else:
         source = SyntheticStream(task, recipe.resolution, data.seed, device)
     if data.crop and data.crop < recipe.resolution:

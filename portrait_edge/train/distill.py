@@ -1,7 +1,11 @@
 """Distillation losses: the student learns from the teacher's outputs and intermediate features.
 
-- Output distillation (TaskSpec.output_distillation):
-  "kl": KL(softmax(teacher / T) || softmax(student / T)) * T^2 per pixel (Hinton et al.), for label maps;
+- Output distillation (TaskSpec.output_distillation, or the recipe's loss.output_distill_kind):
+  "kl": KL(softmax(teacher / T) || softmax(student / T)) * T^2 per pixel over the classes (Hinton et
+  al.), for label maps;
+  "cwd": channel-wise distillation (Shu et al. 2021): each class channel is turned into a distribution
+  over the pixels, softmax(logits / T) over H x W, and the student's matches the teacher's by KL * T^2,
+  averaged over channels: every class weighs the same however few pixels it covers (earrings, eyes);
   "l1": mean |student - teacher|, for images and normals.
 - Feature distillation (FitNets-style): each paired student tap goes through a learned 1x1 conv adapter
   to the teacher tap's channels, is resized (bilinear) to the teacher tap's size when they differ, and
@@ -33,12 +37,25 @@ def kl_distillation(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     return per_pixel.mean() * t * t
 
 
+def channel_distillation(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    t = temperature
+    student_log = F.log_softmax(student_logits.float().flatten(2) / t, dim=2)
+    teacher_log = F.log_softmax(teacher_logits.float().flatten(2) / t, dim=2)
+    per_channel = (teacher_log.exp() * (teacher_log - student_log)).sum(2)
+    return per_channel.mean() * t * t
+
+
+OUTPUT_DISTILLATION = ("kl", "cwd", "l1")
+
+
 def output_distillation(kind: str, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     if kind == "kl":
         return kl_distillation(student, teacher, temperature)
+    if kind == "cwd":
+        return channel_distillation(student, teacher, temperature)
     if kind == "l1":
         return (student.float() - teacher.float()).abs().mean()
-    raise ValueError(f"unknown output distillation {kind!r} (kl or l1)")
+    raise ValueError(f"unknown output distillation {kind!r} ({', '.join(OUTPUT_DISTILLATION)})")
 
 
 def pair_taps(student_taps: list[torch.Tensor], teacher_taps: list[torch.Tensor], count: int = 0

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from portrait_edge.errors import NotAvailableError
+from portrait_edge.errors import NotAvailableError, PortraitEdgeError
 from portrait_edge.tasks.base import Batch, TaskSpec
 from portrait_edge.train.checkpoint import atomic_write
 from portrait_edge.train.data import _compact, _dtype_names, _dtype_template, _expand, engine_fingerprint, render_samples
@@ -25,27 +25,41 @@ def test_seed_base() -> int:
 
 
 def synthetic_batches(task: TaskSpec, n: int, size: int, batch_size: int, seed_base: int,
-                      cache_dir: str | None = None, progress: str | None = None) -> Iterable[Batch]:
+                      cache_dir: str | None = None, progress: str | None = None,
+                      split_file: str | None = None) -> Iterable[Batch]:
     """Sample i is make_batch(1, seed_base + i). Served from a compact copy (float16 images, as the
     training pools are) so every evaluation sees the same numbers, cached or not. With cache_dir the
-    rendered split is kept there (keyed by the engine's fingerprint) and later evaluations skip rendering."""
-    cache = None
-    if cache_dir:
-        cache = Path(cache_dir) / f"split_{task.id}_s{size}_b{seed_base}_n{n}_{engine_fingerprint()}.pt"
+    rendered split is kept there (keyed by the engine's fingerprint) and later evaluations skip
+    rendering; split_file pins the exact samples (loaded when it exists, whatever the engine version
+    now; rendered and saved there otherwise), so checkpoints evaluated hours apart see the same data."""
+    expect = {"task": task.id, "size": size, "n": n, "seed_base": seed_base}
+    if split_file:
+        cache, pinned = Path(split_file), True
+    elif cache_dir:
+        cache, pinned = Path(cache_dir) / f"split_{task.id}_s{size}_b{seed_base}_n{n}_{engine_fingerprint()}.pt", False
+    else:
+        cache, pinned = None, False
+    if cache is not None and cache.is_file():
         try:
             stored = torch.load(cache, weights_only=True)
+        except Exception as error:
+            if pinned:
+                raise PortraitEdgeError(f"cannot read split file {cache}: {str(error).splitlines()[0]}") from None
+            cache.unlink(missing_ok=True)
+        else:
+            meta = stored.get("meta", {})
+            mismatched = [f"{k} {meta.get(k)!r} (asked: {v!r})" for k, v in expect.items() if meta.get(k, v) != v]
+            if mismatched:
+                raise PortraitEdgeError(f"split file {cache} holds other samples: {', '.join(mismatched)}")
             samples = Batch(stored["inputs"], stored["target"], stored["extras"])
             yield from _slices(samples, _dtype_template(stored["dtypes"]), batch_size)
             return
-        except FileNotFoundError:
-            pass
-        except Exception:  # unreadable: render again
-            cache.unlink(missing_ok=True)
     rendered = render_samples(task, list(range(seed_base, seed_base + n)), size, progress=progress)
     samples, dtypes = _compact(rendered), _dtype_names(rendered)
     del rendered
     if cache is not None:
-        payload = {"inputs": samples.inputs, "target": samples.target, "extras": samples.extras, "dtypes": dtypes}
+        payload = {"inputs": samples.inputs, "target": samples.target, "extras": samples.extras, "dtypes": dtypes,
+                   "meta": {**expect, "engine": engine_fingerprint()}}
         atomic_write(cache, lambda temp: torch.save(payload, temp))
     yield from _slices(samples, _dtype_template(dtypes), batch_size)
 

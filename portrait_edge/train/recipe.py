@@ -59,6 +59,7 @@ class OptimizerSection:
 class LossSection:
     gt: float = 1.0  # weight of the task's ground-truth losses (TaskSpec.loss)
     output_distill: float = 0.0  # KL (label maps) or L1 (images, normals) to the teacher's output
+    output_distill_kind: str = "auto"  # auto (the task's: kl or l1) | kl | cwd (channel-wise, label maps) | l1
     feature_distill: float = 0.0  # adapted student taps vs teacher taps
     temperature: float = 2.0  # KL temperature for label maps
 
@@ -161,6 +162,8 @@ class Recipe:
             raise bad("a teacher recipe cannot have distill.teacher")
         if (self.loss.output_distill or self.loss.feature_distill) and not self.distilling:
             raise bad("loss.output_distill / loss.feature_distill need distill.teacher (a teacher checkpoint)")
+        if self.loss.output_distill_kind not in ("auto", "kl", "cwd", "l1"):
+            raise bad(f"loss.output_distill_kind must be auto, kl, cwd or l1, not {self.loss.output_distill_kind!r}")
         if self.loss.temperature <= 0:
             raise bad(f"loss.temperature must be positive, got {self.loss.temperature}")
         if self.ship_dtype not in ("float32", "float16", "bfloat16"):

@@ -192,6 +192,12 @@ class Trainer:
         multiple = max(getattr(self.model, "size_multiple", 32), getattr(self.teacher, "size_multiple", 32))
         return max(multiple, (self.recipe.resolution // multiple) * multiple)
 
+    def _engine(self) -> str:
+        """The fingerprint of the engine that rendered the training data (a pinned pool may be older)."""
+        if self.recipe.data.pool:
+            return getattr(self.source, "engine", None) or "unknown (pool rendered before fingerprints were recorded)"
+        return engine_fingerprint()
+
     def _macs(self) -> int:
         if not hasattr(self, "_macs_cache"):
             size = self.task.resolution
@@ -218,7 +224,7 @@ class Trainer:
             "data": {"source": recipe.data.source, "reader": recipe.data.reader, "root": recipe.data.root,
                      "data_seed": recipe.data.seed, "pool": recipe.data.pool, "crop": recipe.data.crop,
                      "pool_file": recipe.data.pool_file,
-                     "engine_fingerprint": engine_fingerprint() if recipe.data.source == "synthetic" else None,
+                     "engine_fingerprint": self._engine() if recipe.data.source == "synthetic" else None,
                      "samples_seen": self.step * recipe.batch_size},
             "train_seconds": round(self.elapsed, 1),
             "device": str(self.device),
@@ -296,8 +302,10 @@ class Trainer:
                 else:
                     teacher_output, teacher_taps = self.teacher(batch.inputs), []
             if recipe.loss.output_distill:
+                kind = recipe.loss.output_distill_kind
                 terms["kd_output"] = recipe.loss.output_distill * output_distillation(
-                    self.task.output_distillation, output, teacher_output, recipe.loss.temperature)
+                    self.task.output_distillation if kind == "auto" else kind, output, teacher_output,
+                    recipe.loss.temperature)
             if self.pairs:
                 terms["kd_feature"] = recipe.loss.feature_distill * feature_distillation(
                     adapted, [teacher_taps[j] for _, j in self.pairs])

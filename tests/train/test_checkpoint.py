@@ -28,6 +28,7 @@ def test_round_trip(tmp_path):
     path = save_checkpoint(tmp_path / "m", model, _card(metrics={"miou": 0.5}))
     assert path.name == "m.safetensors" and card_path(path).is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert path.stat().st_mode & 0o777 == 0o644
     loaded, card = load_model(tmp_path / "m.json")
     assert not loaded.training
     assert card["metrics"] == {"miou": 0.5} and card["code_version"]["package"]

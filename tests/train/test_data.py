@@ -85,3 +85,19 @@ def test_pinned_pool_file_is_reused_and_checked(tmp_path, fake_engine, monkeypat
     assert torch.equal(first.samples.inputs, again.samples.inputs)
     with pytest.raises(PortraitEdgeError, match="does not match the recipe: n 4"):
         synthetic_pool(task, 32, 0, n=8, cache_dir=None, show_progress=False, pool_file=str(pinned))
+
+
+def test_pinned_split_file(tmp_path, fake_engine, monkeypatch):
+    import pytest
+
+    import portrait_edge.train.evaluate as evaluate
+    from portrait_edge.errors import PortraitEdgeError
+
+    task = get_task("parsing")
+    pinned = str(tmp_path / "split.pt")
+    first = list(evaluate.synthetic_batches(task, 3, 32, 2, seed_base=7, split_file=pinned))
+    monkeypatch.setattr(evaluate, "render_samples", lambda *a, **k: pytest.fail("rendered again"))
+    again = list(evaluate.synthetic_batches(task, 3, 32, 2, seed_base=7, split_file=pinned))
+    assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(first, again))
+    with pytest.raises(PortraitEdgeError, match="holds other samples: n 3"):
+        list(evaluate.synthetic_batches(task, 4, 32, 2, seed_base=7, split_file=pinned))

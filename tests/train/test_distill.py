@@ -53,3 +53,17 @@ def test_adapters_map_student_taps_to_teacher_channels():
     adapted = adapters([s_taps[i] for i, _ in pairs])
     for a, (_, j) in zip(adapted, pairs):
         assert a.shape == t_taps[j].shape
+
+
+def test_channel_wise_distillation_by_hand():
+    from portrait_edge.train.distill import channel_distillation
+
+    logits = torch.randn(2, 3, 4, 4)
+    assert channel_distillation(logits, logits, 4.0).item() == pytest.approx(0.0, abs=1e-6)
+    # one channel, two pixels: teacher spatial distribution (0.75, 0.25), student uniform, T = 1
+    teacher = torch.tensor([math.log(3.0), 0.0]).view(1, 1, 1, 2)
+    student = torch.zeros(1, 1, 1, 2)
+    expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert channel_distillation(student, teacher, 1.0).item() == pytest.approx(expected, abs=1e-6)
+    # a class on one pixel of many weighs as much as one covering half the image
+    assert output_distillation("cwd", student, teacher, 1.0).item() == pytest.approx(expected, abs=1e-6)

@@ -61,7 +61,7 @@ def test_teacher_then_distilled_student(tmp_path, fake_engine):
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     """SIGKILL after the first checkpoint, resume; weights must equal an uninterrupted run's, bit for bit."""
-    recipe = tiny_recipe(tmp_path, role="student", steps=100, checkpoint_every=10, log_every=10, eval_n=0)
+    recipe = tiny_recipe(tmp_path, role="student", steps=60, checkpoint_every=10, log_every=10, eval_n=0)
     subprocess.run([sys.executable, str(FAKE_RUN), str(recipe), str(tmp_path / "whole")], env=ENV, check=True,
                    capture_output=True)
 
@@ -74,14 +74,14 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     interrupted_at = torch.load(killed / "last.resume.pt", weights_only=False)["step"]
-    assert 0 < interrupted_at < 100, "the run was not interrupted"
+    assert 0 < interrupted_at < 60, "the run was not interrupted"
     assert not (killed / "final.safetensors").exists()
 
     subprocess.run([sys.executable, str(FAKE_RUN), str(recipe), str(killed), "--resume"], env=ENV, check=True,
                    capture_output=True)
     whole, _ = load_checkpoint(tmp_path / "whole" / "final.safetensors")
     resumed, card = load_checkpoint(killed / "final.safetensors")
-    assert card["steps"] == 100
+    assert card["steps"] == 60
     assert whole.keys() == resumed.keys()
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     assert _losses(killed) == _losses(tmp_path / "whole")  # the log reads as one uninterrupted run
@@ -105,3 +105,30 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     two, one = _losses(tmp_path / "ddp"), _losses(tmp_path / "single")
     assert len(two) == len(one) == 10
     assert max(abs(a - b) / b for a, b in zip(two, one)) < 0.03
+
+
+def test_extra_loss_terms_hook(tmp_path, fake_engine, monkeypatch):
+    """A GAN task adds adversarial terms through TaskSpec.extra_loss_terms; they are logged and stepped."""
+    from portrait_edge.tasks import get_task
+
+    calls = []
+
+    class Penalty(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(0.5))
+
+        def losses(self, output, teacher_output, batch):
+            assert teacher_output is None  # no teacher in this recipe
+            return {"adv": self.scale * output.float().pow(2).mean()}
+
+        def after_step(self, step):
+            calls.append(step)
+
+    task = get_task("parsing")
+    monkeypatch.setattr(type(task), "extra_loss_terms", lambda self, recipe, teacher: [Penalty()], raising=False)
+    result = train(load_recipe(tiny_recipe(tmp_path, steps=4, log_every=2, eval_n=0)), tmp_path / "run",
+                   show_progress=False)
+    assert result.steps == 4 and calls == [0, 1, 2, 3]
+    with open(tmp_path / "run" / "train.csv", newline="") as handle:
+        assert "adv" in next(csv.reader(handle))
