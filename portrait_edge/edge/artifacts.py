@@ -34,6 +34,17 @@ def task_dir(build_dir: Path | str, task_id: str) -> Path:
     return Path(build_dir) / task_id
 
 
+def portable_path(path: Path | str) -> str:
+    """How a file is named in manifests that travel (bundles, reports): relative to the folder holding
+    the portrait_edge package (so shipped weights read portrait_edge/weights/...), else to the working
+    directory, else just the file name: never an absolute path of the machine that built them."""
+    path = Path(path).resolve()
+    for base in (Path(__file__).resolve().parents[2], Path.cwd().resolve()):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return path.name
+
+
 def sha256_of(path: Path | str) -> str:
     """sha256 of a file, or of a directory (an .mlpackage): the sorted relative paths and file bytes."""
     path = Path(path)

@@ -55,11 +55,12 @@ class TaskJob:
         return self.data
 
     def source(self) -> dict:
-        from portrait_edge.edge.artifacts import sha256_of
+        """The student checkpoint the files come from; recorded in manifests and bundled metadata."""
+        from portrait_edge.edge.artifacts import portable_path, sha256_of
 
         student = self.student()
         path = Path(student.source)
-        return {"path": str(path), "sha256": sha256_of(path) if path.is_file() else None,
+        return {"path": portable_path(path), "sha256": sha256_of(path) if path.is_file() else None,
                 "arch": student.card.get("arch"), "arch_kwargs": student.card.get("arch_kwargs"),
                 "card_metrics": student.card.get("metrics")}
 
