@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from portrait_edge.edge.cli_common import add_build_arguments, quiet_libraries
-from portrait_edge.report.bundle import ANDROID_DIR, IOS_DIR
+from portrait_edge.edge.cli_common import add_build_arguments, add_bundle_dir_arguments, quiet_libraries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "Examples: portrait-edge bundle   |   portrait-edge bundle --check")
     parser.add_argument("--check", action="store_true", help="only verify the existing bundles against their manifests")
     add_build_arguments(parser)
-    parser.add_argument("--android-dir", default=str(ANDROID_DIR), metavar="DIR", help=f"default: {ANDROID_DIR}")
-    parser.add_argument("--ios-dir", default=str(IOS_DIR), metavar="DIR", help=f"default: {IOS_DIR}")
+    add_bundle_dir_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from portrait_edge.edge.cli_common import add_build_arguments, quiet_libraries
-from portrait_edge.report.bundle import ANDROID_DIR, IOS_DIR
+from portrait_edge.edge.cli_common import add_build_arguments, add_bundle_dir_arguments, quiet_libraries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bundle", action="store_true", help="with --all: do not regenerate the bundles")
     parser.add_argument("--no-memory", action="store_true", help="with --all: skip peak-memory measurement")
     add_build_arguments(parser)
-    parser.add_argument("--android-dir", default=str(ANDROID_DIR), metavar="DIR", help=f"with --all: default {ANDROID_DIR}")
-    parser.add_argument("--ios-dir", default=str(IOS_DIR), metavar="DIR", help=f"with --all: default {IOS_DIR}")
+    add_bundle_dir_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

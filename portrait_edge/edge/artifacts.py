@@ -39,7 +39,7 @@ def portable_path(path: Path | str) -> str:
     the portrait_edge package (so shipped weights read portrait_edge/weights/...), else to the working
     directory, else just the file name: never an absolute path of the machine that built them."""
     path = Path(path).resolve()
-    for base in (Path(__file__).resolve().parents[2], Path.cwd().resolve()):
+    for base in (REPO_ROOT, Path.cwd().resolve()):
         if path.is_relative_to(base):
             return path.relative_to(base).as_posix()
     return path.name
@@ -55,6 +55,17 @@ def sha256_of(path: Path | str) -> str:
             digest.update(_file_digest(file).encode())
         return digest.hexdigest()
     return _file_digest(path)
+
+
+def require_checksum(path: Path, expected_sha256: str, missing: str, remedy: str) -> None:
+    """Refuses a missing file (`missing` says where it was listed) or one whose sha256 is not the recorded
+    one (a corrupt or replaced file; `remedy` says what to run), in one line."""
+    if not path.exists():
+        raise PortraitEdgeError(f"{path} {missing}")
+    digest = sha256_of(path)
+    if digest != expected_sha256:
+        raise PortraitEdgeError(f"{path}: checksum mismatch (sha256 {digest[:12]}…, recorded {expected_sha256[:12]}…): "
+                                f"corrupt or replaced file; {remedy}")
 
 
 def _file_digest(path: Path) -> str:

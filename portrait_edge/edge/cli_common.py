@@ -28,6 +28,14 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where converted files and results live, one folder per task (default: {DEFAULT_BUILD_DIR})")
 
 
+def add_bundle_dir_arguments(parser: argparse.ArgumentParser) -> None:
+    from portrait_edge.report.bundle import ANDROID_DIR, IOS_DIR
+
+    parser.add_argument("--android-dir", default=str(ANDROID_DIR), metavar="DIR",
+                        help=f"the Android bundle (default: {ANDROID_DIR})")
+    parser.add_argument("--ios-dir", default=str(IOS_DIR), metavar="DIR", help=f"the iOS bundle (default: {IOS_DIR})")
+
+
 def quiet_libraries() -> None:
     """The converters print progress bars and version warnings; keep the CLI output readable."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from portrait_edge.edge.artifacts import EXPORT_JSON, VERIFY_JSON, read_json, sha256_of, write_json_atomic
+from portrait_edge.edge.artifacts import EXPORT_JSON, VERIFY_JSON, read_json, require_checksum, write_json_atomic
 from portrait_edge.edge.recipe import EdgeRecipe
 from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.tasks.base import Batch, TaskSpec
@@ -84,12 +84,8 @@ def quantized_passes(drop: float, recipe: EdgeRecipe) -> bool:
 def check_file(task_dir: Path, entry: dict[str, Any]) -> Path:
     """The variant's file, after checking it exists and matches the sha256 recorded at export."""
     path = task_dir / entry["file"]
-    if not path.exists():
-        raise PortraitEdgeError(f"{path} is missing (run `portrait-edge export --task {entry['task']}`)")
-    digest = sha256_of(path)
-    if digest != entry["sha256"]:
-        raise PortraitEdgeError(f"{path} does not match export.json (sha256 {digest[:12]}… != {entry['sha256'][:12]}…): "
-                                "corrupt or replaced file; re-run export")
+    require_checksum(path, entry["sha256"], f"is missing (run `portrait-edge export --task {entry['task']}`)",
+                     "it does not match export.json; re-run export")
     return path
 
 

@@ -29,6 +29,7 @@ from portrait_edge.edge.artifacts import (
     VERIFY_JSON,
     read_json,
     replace_dir_atomic,
+    require_checksum,
     sha256_of,
     size_of,
     temp_dir_beside,
@@ -194,13 +195,8 @@ def check_bundle(root: Path) -> int:
     manifest = read_json(root / MANIFEST, "bundle manifest")
     entries = manifest.get("files") or {}
     for relative, expected in entries.items():
-        path = root / relative
-        if not path.exists():
-            raise PortraitEdgeError(f"{path} is listed in {root / MANIFEST} but missing; run `portrait-edge bundle`")
-        digest = sha256_of(path)
-        if digest != expected["sha256"]:
-            raise PortraitEdgeError(f"{path}: checksum mismatch (sha256 {digest[:12]}…, manifest {expected['sha256'][:12]}…): "
-                                    "corrupt or replaced file; run `portrait-edge bundle`")
+        require_checksum(root / relative, expected["sha256"], f"is listed in {root / MANIFEST} but missing; "
+                         "run `portrait-edge bundle`", "run `portrait-edge bundle`")
     listed = set(entries)
     for task_dir in (p for p in root.iterdir() if p.is_dir()):
         for item in task_dir.iterdir():

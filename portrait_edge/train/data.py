@@ -197,6 +197,16 @@ def _load_pool(path: Path, expect: dict, data_seed: int) -> IndexedPool:
     return pool
 
 
+def stored_samples_path(pinned_file: str | None, cache_dir: str | None, stem: str) -> tuple[Path | None, bool]:
+    """Where rendered samples are kept, and whether that file is pinned: a pinned file is used whatever
+    engine rendered it; a cache file carries the engine's fingerprint, so a changed engine renders anew."""
+    if pinned_file:
+        return Path(pinned_file), True
+    if cache_dir:
+        return Path(cache_dir) / f"{stem}_{engine_fingerprint()}.pt", False
+    return None, False
+
+
 def synthetic_pool(task: TaskSpec, size: int, data_seed: int, n: int, cache_dir: str | None,
                    show_progress: bool = True, pool_file: str | None = None,
                    device: torch.device | str = "cpu") -> IndexedPool:
@@ -204,12 +214,7 @@ def synthetic_pool(task: TaskSpec, size: int, data_seed: int, n: int, cache_dir:
     exists (whatever the engine version now), else rendered and saved there. Otherwise the pool is
     cached in cache_dir under a name with the engine's fingerprint, so a changed engine renders anew."""
     expect = {"task": task.id, "size": size, "n": n, "data_seed": data_seed, "chunk": POOL_CHUNK}
-    if pool_file:
-        cache, pinned = Path(pool_file), True
-    elif cache_dir:
-        cache, pinned = Path(cache_dir) / f"{task.id}_s{size}_d{data_seed}_n{n}_c{POOL_CHUNK}_{engine_fingerprint()}.pt", False
-    else:
-        cache, pinned = None, False
+    cache, pinned = stored_samples_path(pool_file, cache_dir, f"{task.id}_s{size}_d{data_seed}_n{n}_c{POOL_CHUNK}")
     if cache is not None and cache.is_file():
         try:
             return _load_pool(cache, expect, data_seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -12,7 +11,8 @@ from tqdm import tqdm
 from portrait_edge.errors import NotAvailableError, PortraitEdgeError
 from portrait_edge.tasks.base import Batch, TaskSpec
 from portrait_edge.train.checkpoint import atomic_write
-from portrait_edge.train.data import _compact, _dtype_names, _dtype_template, _expand, engine_fingerprint, render_samples
+from portrait_edge.train.data import (_compact, _dtype_names, _dtype_template, _expand, engine_fingerprint, render_samples,
+                                      stored_samples_path)
 
 
 def test_seed_base() -> int:
@@ -33,12 +33,7 @@ def synthetic_batches(task: TaskSpec, n: int, size: int, batch_size: int, seed_b
     rendering; split_file pins the exact samples (loaded when it exists, whatever the engine version
     now; rendered and saved there otherwise), so checkpoints evaluated hours apart see the same data."""
     expect = {"task": task.id, "size": size, "n": n, "seed_base": seed_base}
-    if split_file:
-        cache, pinned = Path(split_file), True
-    elif cache_dir:
-        cache, pinned = Path(cache_dir) / f"split_{task.id}_s{size}_b{seed_base}_n{n}_{engine_fingerprint()}.pt", False
-    else:
-        cache, pinned = None, False
+    cache, pinned = stored_samples_path(split_file, cache_dir, f"split_{task.id}_s{size}_b{seed_base}_n{n}")
     if cache is not None and cache.is_file():
         try:
             stored = torch.load(cache, weights_only=True)

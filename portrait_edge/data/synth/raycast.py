@@ -77,10 +77,26 @@ def ellipsoid_extent(rotation: torch.Tensor, radii: torch.Tensor) -> torch.Tenso
     return torch.sqrt(((rotation[:, :2, :] * radii[:, None, :]) ** 2).sum(-1))
 
 
-@dataclass
 class Hit:
-    z: torch.Tensor  # [P] camera depth, -inf where missed
-    local: torch.Tensor  # [P, 3] hit point in the part's local frame (unscaled)
+    """Ray hits: camera depth z [P] (-inf where missed) and the hit point in the part's local frame
+    (unscaled) [P, 3], origin + t * direction. The point is computed on first use: callers usually keep
+    only the rays that pass the depth test (`take`) before they need it."""
+
+    def __init__(self, z: torch.Tensor, origin: torch.Tensor, direction: torch.Tensor, t: torch.Tensor):
+        self.z, self._origin, self._direction, self._t = z, origin, direction, t
+        self._local: torch.Tensor | None = None
+
+    @property
+    def local(self) -> torch.Tensor:
+        if self._local is None:
+            self._local = self._origin + self._t[:, None] * self._direction
+        return self._local
+
+    def take(self, keep: torch.Tensor) -> "Hit":
+        hit = Hit(self.z[keep], self._origin[keep], self._direction[keep], self._t[keep])
+        if self._local is not None:
+            hit._local = self._local[keep]
+        return hit
 
 
 def local_rays(rays: Rays, rotation: torch.Tensor, centre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,8 +121,8 @@ def ellipsoid(rays: Rays, rotation, centre, radii) -> tuple[Hit, Hit]:
     root = torch.sqrt(disc.clamp(min=0))
     t_front = (-b - root) / (2.0 * a)
     t_back = (-b + root) / (2.0 * a)
-    front = Hit(torch.where(hit, -t_front, NO_HIT), origin + t_front[:, None] * direction)
-    back = Hit(torch.where(hit, -t_back, NO_HIT), origin + t_back[:, None] * direction)
+    front = Hit(torch.where(hit, -t_front, NO_HIT), origin, direction, t_front)
+    back = Hit(torch.where(hit, -t_back, NO_HIT), origin, direction, t_back)
     return front, back
 
 
@@ -136,9 +152,9 @@ def cylinder(rays: Rays, rotation, centre, radii_xz, y_range) -> tuple[Hit, Hit]
     hits = []
     for sign in (-1.0, 1.0):
         t = (-b + sign * root) / (2.0 * a)
-        local = origin + t[:, None] * direction
-        ok = (disc > 0) & (local[:, 1] >= y_range[b_, 0]) & (local[:, 1] <= y_range[b_, 1])
-        hits.append(Hit(torch.where(ok, -t, NO_HIT), local))
+        local_y = origin[:, 1] + t * direction[:, 1]
+        ok = (disc > 0) & (local_y >= y_range[b_, 0]) & (local_y <= y_range[b_, 1])
+        hits.append(Hit(torch.where(ok, -t, NO_HIT), origin, direction, t))
     return hits[0], hits[1]
 
 
@@ -165,7 +181,7 @@ def plane(rays: Rays, rotation, centre, axis: int) -> Hit:
     d = direction[:, axis]
     ok = d.abs() > 1e-6
     t = -origin[:, axis] / torch.where(ok, d, torch.ones_like(d))
-    return Hit(torch.where(ok, -t, NO_HIT), origin + t[:, None] * direction)
+    return Hit(torch.where(ok, -t, NO_HIT), origin, direction, t)
 
 
 def spheres(rays: Rays, centres: torch.Tensor, radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
