@@ -28,6 +28,7 @@ DATA_SOURCES = ("synthetic", "reader")
 class ModelSection:
     arch: str | None = None  # None: the TaskSpec's ModelConfig for the role
     kwargs: dict[str, Any] = field(default_factory=dict)  # merged over the ModelConfig's kwargs
+    init: str | None = None  # a checkpoint of the same arch to start from (fine-tuning); None: random init
 
 
 @dataclass

@@ -36,7 +36,7 @@ from portrait_edge.nn.stats import count_macs, count_params
 from portrait_edge.tasks import get_task
 from portrait_edge.tasks.base import TaskSpec
 from portrait_edge.train import ddp
-from portrait_edge.train.checkpoint import (atomic_write, load_model, resume_path, save_checkpoint, sha256_file,
+from portrait_edge.train.checkpoint import (atomic_write, load_checkpoint, load_model, resume_path, save_checkpoint, sha256_file,
                                             weights_path)
 from portrait_edge.train.data import VALIDATION_SEED_BASE, engine_fingerprint, make_source
 from portrait_edge.train.distill import (StudentWithAdapters, build_adapters, extra_terms_for, feature_distillation,
@@ -103,6 +103,19 @@ def _load_teacher(recipe: Recipe, task: TaskSpec, device: torch.device) -> nn.Mo
     return teacher
 
 
+def _load_init(model: nn.Module, path: str, task: TaskSpec, arch: str, arch_kwargs: dict[str, Any]) -> None:
+    """Starts `model` from the weights of checkpoint `path` (same task, arch and arch kwargs)."""
+    state, card = load_checkpoint(path)
+    found = (card.get("task"), card.get("arch"), card.get("arch_kwargs") or {})
+    if found != (task.id, arch, arch_kwargs):
+        raise PortraitEdgeError(f"model.init {path} holds {found[1]!r} {found[2]} for task {found[0]!r}; "
+                                f"the recipe builds {arch!r} {arch_kwargs} for {task.id!r}")
+    reference = model.state_dict()
+    if set(state) != set(reference):
+        raise PortraitEdgeError(f"model.init {path}: its tensors do not match the model's ({len(state)} vs {len(reference)})")
+    model.load_state_dict({name: tensor.to(reference[name].dtype) for name, tensor in state.items()})
+
+
 def _changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of recipe fields that differ (name and source path do not count)."""
     changed = []
@@ -146,6 +159,8 @@ class Trainer:
         except (TypeError, ValueError) as error:
             raise PortraitEdgeError(f"bad recipe: cannot build {self.arch!r} with {self.arch_kwargs}: {error}") from None
 
+        if recipe.model.init:
+            _load_init(self.model, recipe.model.init, self.task, self.arch, self.arch_kwargs)
         self.memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.teacher = _load_teacher(recipe, self.task, self.device) if recipe.distilling else None
@@ -233,6 +248,8 @@ class Trainer:
             "metrics": metrics or {},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if recipe.model.init:
+            card["init"] = {"path": str(recipe.model.init), "sha256": sha256_file(weights_path(recipe.model.init))}
         if recipe.distilling:
             teacher_file = weights_path(recipe.distill.teacher)
             card["teacher"] = {"path": str(recipe.distill.teacher), "sha256": sha256_file(teacher_file)}

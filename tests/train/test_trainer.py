@@ -132,3 +132,23 @@ def test_extra_loss_terms_hook(tmp_path, fake_engine, monkeypatch):
     assert result.steps == 4 and calls == [0, 1, 2, 3]
     with open(tmp_path / "run" / "train.csv", newline="") as handle:
         assert "adv" in next(csv.reader(handle))
+
+
+def test_model_init_starts_from_a_checkpoint_and_refuses_another_arch(tmp_path, fake_engine):
+    from portrait_edge.errors import PortraitEdgeError
+    from portrait_edge.train.trainer import Trainer
+
+    first = train(load_recipe(tiny_recipe(tmp_path, steps=4, log_every=2, eval_n=0)), tmp_path / "first",
+                  show_progress=False)
+    recipe = load_recipe(tiny_recipe(tmp_path, "tune.yaml", steps=4, eval_n=0), {"model.init": str(first.checkpoint)})
+    trainer = Trainer(recipe, tmp_path / "tune", show_progress=False)
+    saved, _ = load_checkpoint(first.checkpoint)
+    assert all(torch.equal(value, saved[name]) for name, value in trainer.model.state_dict().items())
+    assert trainer.run().steps == 4
+    _, card = load_checkpoint(tmp_path / "tune" / "final.safetensors")
+    assert card["init"]["sha256"] == load_checkpoint(first.checkpoint)[1]["sha256"]
+
+    student = load_recipe(tiny_recipe(tmp_path, "student.yaml", role="student", steps=4, eval_n=0),
+                          {"model.init": str(first.checkpoint)})
+    with pytest.raises(PortraitEdgeError, match="model.init .* holds 'unet'"):
+        Trainer(student, tmp_path / "student", show_progress=False)
