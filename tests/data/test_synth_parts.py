@@ -6,9 +6,11 @@ import torch
 from portrait_edge.data.synth.camera import jpeg, tone_map
 from portrait_edge.data.synth.occluders import shadow_masks
 from portrait_edge.data.synth.raster import rasterize
-from portrait_edge.data.synth.raycast import box_rays, ellipsoid
+from portrait_edge.data.synth.geometry import axis_rotation
+from portrait_edge.data.synth.raycast import box_rays, cylinder, cylinder_front, ellipsoid, ellipsoid_front
 from portrait_edge.data.synth.scene import sample_scene, sample_seed
 from portrait_edge.data.synth.template import NUM_LANDMARKS, load_template
+from portrait_edge.data.synth.textures import lookup, lookup_row
 
 
 def test_template_is_face_mesh_topology_and_symmetric():
@@ -48,6 +50,44 @@ def test_ray_cast_sphere_depth_and_box_pixels():
     assert torch.allclose(front.z[centre], torch.ones(int(centre.sum())), atol=0.01)
     assert torch.allclose(back.z[centre], -torch.ones(int(centre.sum())), atol=0.01)
     assert bool(torch.isinf(front.z[(rays.x**2 + rays.y**2) > 1.1]).all())
+
+
+def test_depth_bounds_used_for_culling_are_never_exceeded():
+    # The G-buffer skips pixels already closer than a part's largest depth; that bound must hold.
+    torch.manual_seed(3)
+    n, size = 6, 48
+    rotation = axis_rotation(torch.rand(n) * 6, "y") @ axis_rotation(torch.rand(n) * 6, "x")
+    centre = torch.randn(n, 3) * 0.3
+    radii = torch.rand(n, 3) + 0.3
+    scale = torch.full((n,), 12.0)
+    rays = box_rays(torch.full((n, 2), size / 2), torch.full((n, 2), size / 2), scale, size)
+    front, _ = ellipsoid(rays, rotation, centre, radii)
+    hit = torch.isfinite(front.z)
+    assert int(hit.sum()) > 100
+    assert bool((front.z[hit] <= ellipsoid_front(rotation, centre, radii)[rays.batch[hit]] + 1e-5).all())
+    y_range = torch.stack([-torch.rand(n) - 0.2, torch.rand(n)], -1)
+    hits = cylinder(rays, rotation, centre, radii[:, [0, 2]], y_range)
+    bound = cylinder_front(rotation, centre, radii[:, [0, 2]], y_range)[rays.batch]
+    for hit in hits:
+        finite = torch.isfinite(hit.z)
+        assert int(finite.sum()) > 100 and bool((hit.z[finite] <= bound[finite] + 1e-5).all())
+
+
+def test_texture_lookup_wraps_and_row_lookup_matches_it_bitwise():
+    torch.manual_seed(4)
+    texture = torch.randn(3, 2, 8, 16)
+    batch = torch.tensor([0, 1, 2, 2])
+    u = torch.tensor([0.0, 15.5, -0.25, 33.0])
+    v = torch.tensor([2.0, 7.5, 1.0, -8.0])
+    value = lookup(texture, batch, u, v)
+    assert torch.allclose(value[0], texture[0, :, 2, 0])
+    assert torch.allclose(value[1], texture[1, :, [7, 7, 0, 0], [15, 0, 15, 0]].mean(-1), atol=1e-6)  # wraps in u and v
+    assert torch.allclose(value[2], 0.25 * texture[2, :, 1, 15] + 0.75 * texture[2, :, 1, 0], atol=1e-6)
+    u = torch.rand(1000) * 200 - 100
+    batch = torch.randint(0, 3, (1000,))
+    for row in (0, 5, 7):
+        expected = lookup(texture[:, :1], batch, u, torch.full_like(u, float(row)))[:, 0]
+        assert torch.equal(lookup_row(texture[:, :1], batch, u, row), expected)
 
 
 def test_jpeg_and_tone_map():

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from portrait_edge.data.synth.face_atlas import face_maps
 from portrait_edge.data.synth.gbuffer import (
+    BACKGROUND,
     CLOTH,
     EAR,
     EYE,
@@ -49,19 +50,28 @@ class Materials:
     bump: torch.Tensor | None = None  # [N, 2, H, W] small camera x/y normal tilts (skin pores), shading only
 
 
-class _Pixels:
-    """The pixels of one material: sample index, flat index and per-pixel lookups."""
+class _FlatGBuffer:
+    """The G-buffer channels that materials read, flattened once to [N * H * W, ...] pixel rows, and the
+    foreground pixels (each material's pixels are then searched among those only)."""
 
-    def __init__(self, gbuffer: GBuffer, material: int):
-        n, h, w = gbuffer.material.shape
-        flat = (gbuffer.material.reshape(-1) == material).nonzero().squeeze(1)
+    def __init__(self, gbuffer: GBuffer):
+        self.pixels_per_image = gbuffer.material[0].numel()
+        material = gbuffer.material.reshape(-1)
+        self.foreground = (material != BACKGROUND).nonzero().squeeze(1)
+        self.material = material.index_select(0, self.foreground)
+        self.coords = gbuffer.coords.permute(0, 2, 3, 1).reshape(-1, 3)
+        self.label = gbuffer.label.reshape(-1)
+
+
+class _Pixels:
+    """The pixels of one material: flat index, sample index and their material coordinates and labels."""
+
+    def __init__(self, gbuffer: _FlatGBuffer, material: int):
+        flat = gbuffer.foreground.index_select(0, (gbuffer.material == material).nonzero().squeeze(1))
         self.index = flat
-        self.batch = flat // (h * w)
-        within = flat % (h * w)
-        self.u = (within % w).float()
-        self.v = (within // w).float()
-        self.coords = gbuffer.coords.permute(0, 2, 3, 1).reshape(-1, 3)[flat]
-        self.label = gbuffer.label.reshape(-1)[flat]
+        self.batch = flat // gbuffer.pixels_per_image
+        self.coords = gbuffer.coords.index_select(0, flat)
+        self.label = gbuffer.label.index_select(0, flat)
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -71,12 +81,15 @@ def _noise(bank: torch.Tensor, px: _Pixels, channel: int, u: torch.Tensor, v: to
     return lookup(bank[:, channel:channel + 1], px.batch, u, v)[:, 0]
 
 
-def _skin_albedo(app: dict, bank: torch.Tensor, px: _Pixels, u: torch.Tensor, v: torch.Tensor, detail_scale: float = 1.0) -> torch.Tensor:
-    """Skin tone with pores and mottling (u, v: surface coordinates in template-sized units)."""
+def _skin_albedo(app: dict, bank: torch.Tensor, px: _Pixels, u: torch.Tensor, v: torch.Tensor, detail_scale: float = 1.0,
+                 pores: torch.Tensor | None = None) -> torch.Tensor:
+    """Skin tone with pores and mottling (u, v: surface coordinates in template-sized units; pores: the
+    pore noise if the caller already has it)."""
     b = px.batch
     detail = app["skin_detail"][b]
     base = app["skin_rgb"][b]
-    pores = _noise(bank, px, 0, u * 150 * detail_scale, v * 150 * detail_scale)
+    if pores is None:
+        pores = _noise(bank, px, 0, u * 150 * detail_scale, v * 150 * detail_scale)
     mottle = _noise(bank, px, 1, u * 18, v * 18)
     shade = 1.0 + 0.035 * detail[:, 0] * pores + 0.05 * mottle
     tint = torch.stack([1.0 + 0.03 * mottle, 1.0 - 0.01 * mottle, 1.0 - 0.02 * mottle], -1)
@@ -91,7 +104,8 @@ def _face(out: dict, app: dict, bank: torch.Tensor, px: _Pixels) -> None:
     maps = face_maps(uv)
     u, v = uv[:, 0], uv[:, 1]
     detail = app["skin_detail"][b]
-    albedo = _skin_albedo(app, bank, px, u, v)
+    pores = _noise(bank, px, 0, u * 150, v * 150)  # also the height field of the bump below
+    albedo = _skin_albedo(app, bank, px, u, v, pores=pores)
     redness = (maps["blush"] * 0.6 + maps["nose_tip"] * 0.5) * detail[:, 1]
     albedo = albedo * (1.0 - redness[:, None] * torch.tensor([0.0, 0.18, 0.15], device=u.device))
     freckles = smoothstep(1.0, 1.8, _noise(bank, px, 2, u * 90, v * 90)) * detail[:, 2] * (1 - maps["lips"])
@@ -114,9 +128,8 @@ def _face(out: dict, app: dict, bank: torch.Tensor, px: _Pixels) -> None:
     out["albedo"][px.index] = albedo.clamp(0.0, 1.0)
     # Pores and fine wrinkles tilt the shading normal a little (the normals ground truth stays smooth).
     step = 1.0 / 150.0
-    here = _noise(bank, px, 0, u * 150, v * 150)
-    slope_u = _noise(bank, px, 0, (u + step) * 150, v * 150) - here
-    slope_v = _noise(bank, px, 0, u * 150, (v + step) * 150) - here
+    slope_u = _noise(bank, px, 0, (u + step) * 150, v * 150) - pores
+    slope_v = _noise(bank, px, 0, u * 150, (v + step) * 150) - pores
     strength = 0.05 * detail[:, 0] * (1 - maps["lips"])
     out["bump"][px.index] = torch.stack([-slope_u * strength, -slope_v * strength], -1)
     oily = detail[:, 3]
@@ -253,6 +266,7 @@ def build_materials(gbuffer: GBuffer, geometry: dict, app: dict) -> Materials:
         "bump": torch.zeros(n * h * w, 2, device=device),
     }
     bank = app["noise"]
+    gbuffer = _FlatGBuffer(gbuffer)
     _face(out, app, bank, _Pixels(gbuffer, FACE))
     _eyes(out, app, bank, _Pixels(gbuffer, EYE), geometry)
     _mouth(out, app, bank, _Pixels(gbuffer, MOUTH))

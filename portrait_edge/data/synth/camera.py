@@ -25,9 +25,10 @@ _CHROMA_TABLE = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
 def tone_map(linear: torch.Tensor) -> torch.Tensor:
     """Soft-shoulder tone curve and sRGB-like gamma: linear radiance -> display values in [0, 1]."""
     x = linear.clamp(min=0)
-    shoulder = 0.8 + 0.2 * torch.tanh((x - 0.8) / 0.2)
-    x = torch.where(x < 0.8, x, shoulder)
-    return x.clamp(1e-8, 1.0) ** (1 / 2.2)
+    # The shoulder only on the (few) values above 0.8, in place on one fresh copy.
+    high = (x >= 0.8).nonzero(as_tuple=True)
+    x[high] = 0.8 + 0.2 * torch.tanh((x[high] - 0.8) / 0.2)
+    return x.clamp_(1e-8, 1.0).pow_(1 / 2.2)
 
 
 def _dct_matrix(device: torch.device) -> torch.Tensor:
@@ -95,18 +96,19 @@ def develop(linear: torch.Tensor, app: dict, noise: torch.Tensor | None = None, 
     n, _, h, w = linear.shape
     cam = app["camera"]
     exposure, sigma, read, shot, quality, wb_r, wb_b, vignette = (cam[:, k] for k in range(8))
+    # In-place steps on one fresh tensor: full-size temporaries cost page faults on every call.
     x = linear * exposure[:, None, None, None]
-    x = x * torch.stack([torch.exp(wb_r), torch.ones_like(wb_r), torch.exp(wb_b)], 1)[:, :, None, None]
+    x.mul_(torch.stack([torch.exp(wb_r), torch.ones_like(wb_r), torch.exp(wb_b)], 1)[:, :, None, None])
     coord = (torch.arange(h, device=linear.device, dtype=torch.float32) + 0.5) / h * 2 - 1
     r2 = coord[None, :, None] ** 2 + coord[None, None, :] ** 2
-    x = x * (1.0 - vignette[:, None, None, None] * 0.5 * r2[:, None])
+    x.mul_(1.0 - vignette[:, None, None, None] * 0.5 * r2[:, None])
     if float(sigma.max()) > 0.05:
         x = blur(x, sigma * h / 256.0)
     x = tone_map(x)
     if noise is None:
         noise = sensor_noise(app["camera_seed"], (3, h, w), linear.device)
-    std = torch.sqrt(read[:, None, None, None] ** 2 + shot[:, None, None, None] ** 2 * x)
-    x = (x + std * noise).clamp(0, 1)
+    std = (shot[:, None, None, None] ** 2 * x).add_(read[:, None, None, None] ** 2).sqrt_()
+    x = std.mul_(noise).add_(x).clamp_(0, 1)  # x + std * noise
     if jpeg_on:
         x = jpeg(x, quality)
     return x

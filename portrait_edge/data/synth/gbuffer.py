@@ -33,12 +33,13 @@ from portrait_edge.data.synth.geometry import (
 from portrait_edge.data.synth.raster import interpolate_at, rasterize
 from portrait_edge.data.synth.raycast import Rays
 from portrait_edge.data.synth.template import KIND_FACE, KIND_LEFT_EYE, KIND_MOUTH, KIND_RIGHT_EYE
-from portrait_edge.data.synth.textures import lookup, smoothstep
+from portrait_edge.data.synth.textures import lookup_row, smoothstep
 from portrait_edge.labels import CLASS_ID
 
 # Materials (what the appearance pass paints).
 BACKGROUND, FACE, EYE, MOUTH, SKIN, NECK, CLOTH, EAR, HAIR, HAIR_INNER, HAT, GLASSES, METAL = range(13)
 NO_HIT = float("-inf")
+Z_MARGIN = 1e-3  # units; covers rounding of the computed hit depths against their analytic bound
 
 
 @dataclass
@@ -75,24 +76,42 @@ class _Layers:
         self.material = torch.zeros(count, dtype=torch.long, device=device)
         self.coords = torch.zeros(count, 3, device=device)
 
+    def cull(self, rays: Rays, z_max: torch.Tensor, allow: torch.Tensor | None = None) -> Rays:
+        """The rays where a part whose camera z is at most z_max [N] (per sample) could still win the
+        depth test; run before intersecting the part so that hidden pixels cost nothing."""
+        keep = self.z.index_select(0, rays.index) < (z_max + Z_MARGIN).index_select(0, rays.batch)
+        if allow is not None:
+            keep = keep & allow.index_select(0, rays.index)
+        return rays.take(keep.nonzero().squeeze(1))
+
+    def visible(self, rays: Rays, hit: raycast.Hit, allow: torch.Tensor | None = None) -> tuple[Rays, raycast.Hit]:
+        """The rays (and their hits) that would pass add's depth test now. Parts cull with it before
+        computing their per-pixel attributes: most pixels of a part's bounding box miss it or are hidden."""
+        keep = hit.z > self.z.index_select(0, rays.index)
+        if allow is not None:
+            keep = keep & allow.index_select(0, rays.index)
+        keep = keep.nonzero().squeeze(1)
+        return rays.take(keep), hit.take(keep)
+
     def add(self, rays: Rays, z, normal, label, material, coords=None, allow=None) -> None:
         """normal and coords may be callables of the winning ray indices (computed only for those)."""
-        closer = z > self.z[rays.index]
+        closer = z > self.z.index_select(0, rays.index)
         if allow is not None:
-            closer = closer & allow[rays.index]
+            closer = closer & allow.index_select(0, rays.index)
         sel = closer.nonzero().squeeze(1)
-        where = rays.index[sel]
-        self.z[where] = z[sel]
-        self.normal[where] = normal(sel) if callable(normal) else normal[sel]
-        self.label[where] = label[sel] if torch.is_tensor(label) else label
-        self.material[where] = material[sel] if torch.is_tensor(material) else material
+        take = lambda t: t.index_select(0, sel)  # noqa: E731
+        where = take(rays.index)
+        self.z[where] = take(z)
+        self.normal[where] = normal(sel) if callable(normal) else take(normal)
+        self.label[where] = take(label) if torch.is_tensor(label) else label
+        self.material[where] = take(material) if torch.is_tensor(material) else material
         if coords is not None:
-            self.coords[where] = coords(sel) if callable(coords) else coords[sel]
+            self.coords[where] = coords(sel) if callable(coords) else take(coords)
 
 
 def _normals_of(normal_fn, hit: raycast.Hit, rotation: torch.Tensor, radii: torch.Tensor, batch: torch.Tensor, sign: float = 1.0):
     """Deferred normals: computed by _Layers.add only for the rays that win the depth test."""
-    return lambda sel: sign * normal_fn(hit.local[sel], rotation, radii, batch[sel])
+    return lambda sel: sign * normal_fn(hit.local.index_select(0, sel), rotation, radii, batch.index_select(0, sel))
 
 
 def _skull(posed: PosedHead, geometry: dict, grow: torch.Tensor | float = 0.0, lift: torch.Tensor | float = 0.0) -> tuple[Frame, torch.Tensor]:
@@ -129,7 +148,7 @@ def _noise_along(noise: torch.Tensor, channel: int, batch: torch.Tensor, angle: 
     """Smooth periodic noise [P] of an azimuth (wraps at 2 pi) from a geometry noise channel."""
     res = noise.shape[-1]
     u = (angle / (2 * math.pi) % 1.0) * res * frequency / 8.0
-    return lookup(noise[:, channel:channel + 1], batch, u, torch.full_like(u, float(row)))[:, 0]
+    return lookup_row(noise[:, channel:channel + 1], batch, u, row)
 
 
 def _hairline(geometry: dict, batch: torch.Tensor, azimuth: torch.Tensor) -> torch.Tensor:
@@ -152,32 +171,41 @@ def _hair(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     frame, radii = _hair_shell(posed, geometry, volume + 0.02)
     fuzz_frame, outer = _hair_shell(posed, geometry, volume + 0.055 + 0.1 * volume)
     rays = _ellipsoid_rays(posed, fuzz_frame, outer, has_cap)
+    # The fuzz shell contains the cap shell (both are the skull scaled about the same anchor).
+    rays = layers.cull(rays, raycast.ellipsoid_front(fuzz_frame.rotation, fuzz_frame.centre, outer))
     if len(rays):
         front, back = raycast.ellipsoid(rays, frame.rotation, frame.centre, radii)
-        b = rays.batch
-        horseshoe = shape[b, 10] > 0.5
-        lines = []
+        horseshoe = shape[:, 10] > 0.5
         for hit, material, inner in ((front, HAIR, 0.0), (back, HAIR_INNER, 1.0)):
+            seen, hit = layers.visible(rays, hit)
+            b = seen.batch
             u = hit.local / radii[b]
             azimuth = torch.atan2(u[:, 0], u[:, 2])
             elevation = u[:, 1]
             line = _hairline(geometry, b, azimuth)
-            lines.append(line)
             # Just above the hairline the hair is sparse: only some strands, skin between them.
             strands = _noise_along(geometry["noise"], 2, b, azimuth, 200.0, row=11)
             sparse = (elevation > line + 0.05) | (strands > 1.6 * (line + 0.05 - elevation) / 0.05 - 0.6)
-            on = torch.where(horseshoe, (elevation > line) & (elevation < 0.12) & (azimuth.abs() > 1.0),
+            on = torch.where(horseshoe[b], (elevation > line) & (elevation < 0.12) & (azimuth.abs() > 1.0),
                              (elevation > line) & sparse)
             normal = _normals_of(raycast.ellipsoid_normal, hit, frame.rotation, radii, b, -1.0 if inner else 1.0)
             coords = torch.stack([azimuth, elevation, torch.full_like(azimuth, inner)], -1)
-            layers.add(rays, torch.where(on, hit.z, NO_HIT), normal, CLASS_ID["hair"], material, coords)
+            layers.add(seen, torch.where(on, hit.z, NO_HIT), normal, CLASS_ID["hair"], material, coords)
         # Fuzz: a slightly larger shell where only scattered strand tips exist (breaks the smooth outline).
         hit, _ = raycast.ellipsoid(rays, fuzz_frame.rotation, fuzz_frame.centre, outer)
+        has_fuzz = ~horseshoe & (shape[:, 9] < 0.5)
+        keep = (hit.z > layers.z.index_select(0, rays.index)) & has_fuzz.index_select(0, rays.batch)
+        keep = keep.nonzero().squeeze(1)
+        rays, hit, front = rays.take(keep), hit.take(keep), front.take(keep)
+        b = rays.batch
         u = hit.local / outer[b]
         azimuth = torch.atan2(u[:, 0], u[:, 2])
         strands = _noise_along(geometry["noise"], 2, b, azimuth, 160.0, row=3) + 0.5 * _noise_along(geometry["noise"], 3, b, azimuth, 40.0)
         tips = strands > 0.55
-        on = tips & (u[:, 1] > lines[0] + 0.06) & ~horseshoe & (shape[b, 9] < 0.5)  # the front hit's hairline
+        # Only above the hairline at the inner shell's front hit of the same ray.
+        front_u = front.local / radii[b]
+        line = _hairline(geometry, b, torch.atan2(front_u[:, 0], front_u[:, 2]))
+        on = tips & (u[:, 1] > line + 0.06)
         coords = torch.stack([azimuth, u[:, 1], torch.zeros_like(azimuth)], -1)
         layers.add(rays, torch.where(on, hit.z, NO_HIT), _normals_of(raycast.ellipsoid_normal, hit, fuzz_frame.rotation, outer, b),
                    CLASS_ID["hair"], HAIR, coords)
@@ -189,17 +217,18 @@ def _hair(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     box_centre, box_half = raycast.cylinder_extent(frame.rotation, frame.centre, radii_xz, y_range)
     centre_px, half_px = raycast.project_box(box_centre, box_half, posed.scale, posed.size)
     rays = raycast.box_rays(centre_px, half_px, posed.scale, posed.size, length > 0)
+    rays = layers.cull(rays, raycast.cylinder_front(frame.rotation, frame.centre, radii_xz, y_range))
     if len(rays):
-        b = rays.batch
         front, back = raycast.cylinder(rays, frame.rotation, frame.centre, radii_xz, y_range)
-        opening = shape[b, 7]
         for hit, material, inner in ((front, HAIR, 0.0), (back, HAIR_INNER, 1.0)):
+            seen, hit = layers.visible(rays, hit)
+            b = seen.batch
             azimuth = torch.atan2(hit.local[:, 0] / radii_xz[b, 0], hit.local[:, 2] / radii_xz[b, 1])
             ends = -length[b] + 0.15 * _noise_along(geometry["noise"], 1, b, azimuth, 24.0)
-            on = (azimuth.abs() > opening) & (hit.local[:, 1] > ends) & torch.isfinite(hit.z)
+            on = (azimuth.abs() > shape[b, 7]) & (hit.local[:, 1] > ends)  # shape[:, 7]: the opening
             normal = _normals_of(raycast.cylinder_normal, hit, frame.rotation, radii_xz, b, -1.0 if inner else 1.0)
             coords = torch.stack([azimuth, hit.local[:, 1] / radii[b, 1], torch.full_like(azimuth, 2.0 + inner)], -1)
-            layers.add(rays, torch.where(on, hit.z, NO_HIT), normal, CLASS_ID["hair"], material, coords)
+            layers.add(seen, torch.where(on, hit.z, NO_HIT), normal, CLASS_ID["hair"], material, coords)
 
 
 def _hat(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
@@ -211,12 +240,14 @@ def _hat(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     volume = geometry["hair_shape"][:, 0]
     frame, radii = _skull(posed, geometry, volume + 0.07 + extra * 0.3, 0.3 * volume)
     rays = _ellipsoid_rays(posed, frame, radii, wears)
-    b = rays.batch
+    rays = layers.cull(rays, raycast.ellipsoid_front(frame.rotation, frame.centre, radii))
     front, _ = raycast.ellipsoid(rays, frame.rotation, frame.centre, radii)
+    rays, front = layers.visible(rays, front)
+    b = rays.batch
     u = front.local / radii[b]
     azimuth = torch.atan2(u[:, 0], u[:, 2])
     edge = height[b] - 0.2 * smoothstep(0.5, 2.8, azimuth.abs()) + 0.03 * torch.cos(3 * azimuth) * tilt[b]
-    on = (u[:, 1] > edge) & torch.isfinite(front.z)
+    on = u[:, 1] > edge
     normal = _normals_of(raycast.ellipsoid_normal, front, frame.rotation, radii, b)
     coords = torch.stack([azimuth, u[:, 1], torch.zeros_like(azimuth)], -1)
     layers.add(rays, torch.where(on, front.z, NO_HIT), normal, CLASS_ID["hat"], HAT, coords)
@@ -230,8 +261,8 @@ def _hat(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     reach = radii.amax(-1) + brim
     centre_px, half_px = raycast.project_box(centre, torch.stack([reach, reach], -1), posed.scale, posed.size)
     rays = raycast.box_rays(centre_px, half_px, posed.scale, posed.size, has_brim)
+    rays, hit = layers.visible(rays, raycast.plane(rays, rot, centre, axis=1))
     b = rays.batch
-    hit = raycast.plane(rays, rot, centre, axis=1)
     squeeze = torch.sqrt((1 - height**2).clamp(min=0.05))
     rx, rz = (radii[:, 0] * squeeze)[b], (radii[:, 2] * squeeze)[b]
     bx, bz = hit.local[:, 0], hit.local[:, 2]
@@ -239,7 +270,7 @@ def _hat(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     outside_crown = (bx / rx) ** 2 + (bz / rz) ** 2 > 1.0
     brimmed = (bx / (rx + 0.5 * width)) ** 2 + (bz / (rz + 0.5 * width)) ** 2 < 1.0
     visor = (bz > 0) & ((bx / rx) ** 2 + (bz / (rz + width)) ** 2 < 1.0)
-    on = outside_crown & torch.where(kind[b] >= 2, brimmed, visor) & torch.isfinite(hit.z)
+    on = outside_crown & torch.where(kind[b] >= 2, brimmed, visor)
     up = rot[b, :, 1]
     facing = torch.where((up[:, 2] >= 0)[:, None], up, -up)
     coords = torch.stack([torch.zeros_like(bx), torch.full_like(bx, 2.0), torch.ones_like(bx)], -1)
@@ -282,10 +313,10 @@ def _glasses(layers: _Layers, posed: PosedHead, geometry: dict) -> torch.Tensor:
         reach = torch.full((len(centre), 2), 1.1, device=centre.device)
         centre_px, half_px = raycast.project_box(arm.centre, reach, posed.scale, posed.size)
         rays = raycast.box_rays(centre_px, half_px, posed.scale, posed.size, wears)
+        rays, hit = layers.visible(rays, raycast.plane(rays, arm.rotation, arm.centre, axis=0))
         b = rays.batch
-        hit = raycast.plane(rays, arm.rotation, arm.centre, axis=0)
         zl, yl = hit.local[:, 2], hit.local[:, 1]
-        on = (zl < 0) & (zl > -(shape[b, 4] + 0.9)) & ((yl + 0.06 * zl).abs() < shape[b, 3] * 0.8) & torch.isfinite(hit.z)
+        on = (zl < 0) & (zl > -(shape[b, 4] + 0.9)) & ((yl + 0.06 * zl).abs() < shape[b, 3] * 0.8)
         layers.add(rays, torch.where(on, hit.z, NO_HIT), arm.rotation[b, :, 0] * s, CLASS_ID["eye_g"], GLASSES)
     return lens_z
 
@@ -301,7 +332,9 @@ def _ears(layers: _Layers, posed: PosedHead, geometry: dict) -> list[tuple[Frame
         frame = posed.head_part(rot, centre)
         radii = torch.tensor(EAR_RADII, device=device) * geometry["ear_scale"][:, None]
         rays = _ellipsoid_rays(posed, frame, radii)
+        rays = layers.cull(rays, raycast.ellipsoid_front(frame.rotation, frame.centre, radii))
         front, _ = raycast.ellipsoid(rays, frame.rotation, frame.centre, radii)
+        rays, front = layers.visible(rays, front)
         normal = _normals_of(raycast.ellipsoid_normal, front, frame.rotation, radii, rays.batch)
         coords = front.local / radii[rays.batch] * torch.tensor([side, 1.0, 1.0], device=device)
         layers.add(rays, front.z, normal, CLASS_ID[label], EAR, coords)
@@ -351,7 +384,9 @@ def _neck_and_torso(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     box_centre, box_half = raycast.cylinder_extent(rot, base, radii_xz, y_range)
     centre_px, half_px = raycast.project_box(box_centre, box_half, posed.scale, posed.size)
     rays = raycast.box_rays(centre_px, half_px, posed.scale, posed.size)
+    rays = layers.cull(rays, raycast.cylinder_front(rot, base, radii_xz, y_range))
     front, _ = raycast.cylinder(rays, rot, base, radii_xz, y_range)
+    rays, front = layers.visible(rays, front)
     normal = _normals_of(raycast.cylinder_normal, front, rot, radii_xz, rays.batch)
     coords = torch.stack([torch.atan2(front.local[:, 0], front.local[:, 2]), front.local[:, 1], torch.zeros_like(front.z)], -1)
     layers.add(rays, front.z, normal, CLASS_ID["neck"], NECK, coords)
@@ -361,8 +396,10 @@ def _neck_and_torso(layers: _Layers, posed: PosedHead, geometry: dict) -> None:
     centre = base + torch.einsum("nij,nj->ni", posed.torso.rotation, offset)
     torso = Frame(posed.torso.rotation, centre)
     rays = _ellipsoid_rays(posed, torso, radii)
-    b = rays.batch
+    rays = layers.cull(rays, raycast.ellipsoid_front(torso.rotation, torso.centre, radii))
     front, _ = raycast.ellipsoid(rays, torso.rotation, torso.centre, radii)
+    rays, front = layers.visible(rays, front)
+    b = rays.batch
     normal = _normals_of(raycast.ellipsoid_normal, front, torso.rotation, radii, b)
     u = front.local / radii[b]
     kind, depth, width = (geometry["neckline"][b, k] for k in range(3))
@@ -431,15 +468,19 @@ def build_gbuffer(geometry: dict[str, torch.Tensor], size: int) -> GBuffer:
     # Skull and jaw sit just behind the face mesh; they only show outside its footprint.
     skull, skull_radii = _skull(posed, geometry)
     rays = _ellipsoid_rays(posed, skull, skull_radii)
+    rays = layers.cull(rays, raycast.ellipsoid_front(skull.rotation, skull.centre, skull_radii), allow=~face_hit)
     front, _ = raycast.ellipsoid(rays, skull.rotation, skull.centre, skull_radii)
+    rays, front = layers.visible(rays, front, allow=~face_hit)
     layers.add(rays, front.z, _normals_of(raycast.ellipsoid_normal, front, skull.rotation, skull_radii, rays.batch),
-               CLASS_ID["skin"], SKIN, front.local / skull_radii[rays.batch], allow=~face_hit)
+               CLASS_ID["skin"], SKIN, front.local / skull_radii[rays.batch])
     jaw_radii = torch.tensor(JAW_RADII, device=device) * (1.0 + 0.07 * geometry["identity"][:, 1:2])
     jaw = posed.head_part(None, torch.tensor(JAW_CENTRE, device=device))
     rays = _ellipsoid_rays(posed, jaw, jaw_radii)
+    rays = layers.cull(rays, raycast.ellipsoid_front(jaw.rotation, jaw.centre, jaw_radii), allow=~face_hit)
     front, _ = raycast.ellipsoid(rays, jaw.rotation, jaw.centre, jaw_radii)
+    rays, front = layers.visible(rays, front, allow=~face_hit)
     layers.add(rays, front.z, _normals_of(raycast.ellipsoid_normal, front, jaw.rotation, jaw_radii, rays.batch),
-               CLASS_ID["skin"], SKIN, front.local / jaw_radii[rays.batch], allow=~face_hit)
+               CLASS_ID["skin"], SKIN, front.local / jaw_radii[rays.batch])
 
     ear_frames = _ears(layers, posed, geometry)
     _neck_and_torso(layers, posed, geometry)
@@ -452,7 +493,9 @@ def build_gbuffer(geometry: dict[str, torch.Tensor], size: int) -> GBuffer:
     lens = lens_z > layers.z
     # CelebAMask-HQ merge order: a glasses mask covers the lens area, but eyes, brows and hair
     # (later classes) are drawn over it.
-    keeps = torch.isin(layers.label, torch.tensor([CLASS_ID[c] for c in ("l_eye", "r_eye", "l_brow", "r_brow", "hair")], device=device))
+    keeps = torch.zeros(max(CLASS_ID.values()) + 1, dtype=torch.bool, device=device)
+    keeps[[CLASS_ID[c] for c in ("l_eye", "r_eye", "l_brow", "r_brow", "hair")]] = True
+    keeps = keeps[layers.label]  # a table lookup: cheaper than torch.isin
     label = torch.where(lens & ~keeps, CLASS_ID["eye_g"], layers.label)
     shape3 = (n, size, size)
     return GBuffer(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from portrait_edge.data.synth.raycast import box_pixels
+
 
 @dataclass
 class Fragments:
@@ -49,42 +51,36 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, height: int, width: i
     v_max = torch.floor(y.amax(-1) - 0.5).clamp(-1, height - 1)
     box_w = (u_max - u_min + 1).clamp(min=0).long()
     box_h = (v_max - v_min + 1).clamp(min=0).long()
-    counts = torch.where(front, box_w * box_h, torch.zeros_like(box_w)).reshape(-1)
+    box_h = torch.where(front, box_h, torch.zeros_like(box_h))
 
     face_flat = torch.full((n * height * width,), -1, dtype=torch.long, device=device)
     zbuf = torch.full((n * height * width,), float("-inf"), device=device)
-    total = int(counts.sum())
-    if total > 0:
-        owner = torch.repeat_interleave(torch.arange(n * num_faces, device=device), counts)
-        start = torch.cumsum(counts, 0) - counts
-        local = torch.arange(total, device=device) - start[owner]
-        w_owner = box_w.reshape(-1)[owner]
-        u = u_min.reshape(-1)[owner].long() + local % w_owner
-        v = v_min.reshape(-1)[owner].long() + local // w_owner
+    # Edge and depth coefficients as rows [12, n * F]: the per-pixel arithmetic runs on contiguous rows.
+    rows = coef.T.contiguous()
+    if int((box_w * box_h).sum()) > 0:
+        owner, u, v = box_pixels(u_min.reshape(-1).long(), v_min.reshape(-1).long(), box_w.reshape(-1), box_h.reshape(-1))
         px, py = u.float() + 0.5, v.float() + 0.5
-        k = coef[owner]
-        w = k[:, 0:3] * px[:, None] + k[:, 3:6] * py[:, None] + k[:, 6:9]
-        inside = (w >= -1e-5).all(-1)
-        owner, u, v = owner[inside], u[inside], v[inside]
-        k = k[inside]
-        depth = k[:, 9] * px[inside] + k[:, 10] * py[inside] + k[:, 11]
+        k = rows[:9].index_select(1, owner)
+        inside = (k[0:3] * px + k[3:6] * py + k[6:9] >= -1e-5).all(0).nonzero().squeeze(1)
+        owner, u, v, px, py = (t.index_select(0, inside) for t in (owner, u, v, px, py))
+        k = rows[9:].index_select(1, owner)
+        depth = k[0] * px + k[1] * py + k[2]
         pixel = (owner // num_faces) * (height * width) + v * width + u
         zbuf.scatter_reduce_(0, pixel, depth, reduce="amax")
-        winner = depth >= zbuf[pixel]
+        winner = depth >= zbuf.index_select(0, pixel)
         face_flat.scatter_reduce_(0, pixel[winner], owner[winner], reduce="amax")
 
-    hit = face_flat >= 0
     bary = torch.zeros(n * height * width, 3, device=device)
-    if bool(hit.any()):
-        pixels = hit.nonzero().squeeze(1)
-        k = coef[face_flat[pixels]]
+    face = face_flat.clone()
+    pixels = (face_flat >= 0).nonzero().squeeze(1)
+    if len(pixels):
+        k = rows[:9].index_select(1, face_flat[pixels])
         within = pixels % (height * width)
         px = (within % width).float() + 0.5
         py = (within // width).float() + 0.5
-        w = k[:, 0:3] * px[:, None] + k[:, 3:6] * py[:, None] + k[:, 6:9]
-        w = w.clamp(min=0)
+        w = (k[0:3] * px + k[3:6] * py + k[6:9]).clamp_(min=0).T
         bary[pixels] = w / w.sum(-1, keepdim=True).clamp(min=1e-8)
-    face = torch.where(hit, face_flat % num_faces, face_flat)
+        face[pixels] = face_flat[pixels] - (pixels // (height * width)) * num_faces  # batch-wide -> per-mesh index
     return Fragments(face.reshape(n, height, width), bary.reshape(n, height, width, 3), zbuf.reshape(n, height, width))
 
 
@@ -92,11 +88,11 @@ def interpolate_at(fragments: Fragments, faces: torch.Tensor, attributes: torch.
     """Per-vertex attributes [N, V, C] at flat pixel indices `pixels` [P] that were hit -> [P, C]."""
     n, h, w = fragments.face.shape
     channels = attributes.shape[-1]
-    face = fragments.face.reshape(-1)[pixels]
+    face = fragments.face.reshape(-1).index_select(0, pixels)
     sample = pixels // (h * w)
-    vertex_ids = faces[face] + (sample * attributes.shape[1])[:, None]  # [P, 3]
-    values = attributes.reshape(-1, channels)[vertex_ids.reshape(-1)].reshape(-1, 3, channels)
-    return (values * fragments.bary.reshape(-1, 3)[pixels][..., None]).sum(1)
+    vertex_ids = faces.index_select(0, face) + (sample * attributes.shape[1])[:, None]  # [P, 3]
+    values = attributes.reshape(-1, channels).index_select(0, vertex_ids.reshape(-1)).reshape(-1, 3, channels)
+    return (values * fragments.bary.reshape(-1, 3).index_select(0, pixels)[..., None]).sum(1)
 
 
 def interpolate(fragments: Fragments, faces: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:

@@ -136,13 +136,22 @@ def render_scene(scene: Scene, size: int) -> Render:
     return outputs(prepared, develop_image(prepared))
 
 
-def batch_seeds(n: int, seed: int) -> list[int]:
-    return [sample_seed(seed, i) for i in range(n)]
+def batch_seeds(n: int, seed: int, first_index: int = 0) -> list[int]:
+    return [sample_seed(seed, first_index + i) for i in range(n)]
 
 
 def render_batch(n: int, seed: int, size: int = 256, device: torch.device | str = "cpu", overrides: dict | None = None,
-                 return_pose: bool = False):
-    """n renders; sample i depends only on (seed, i), never on n. With return_pose, also the PosedHead."""
-    prepared = prepare(sample_scene(batch_seeds(n, seed), device, overrides), size)
+                 return_pose: bool = False, *, first_index: int = 0):
+    """n renders; sample i depends only on (seed, i), never on n. With return_pose, also the PosedHead.
+
+    first_index: the batch index of the first sample, to render a batch in parts (e.g. in several
+    processes): the samples first_index .. first_index + n - 1 of render_batch(big_n, seed, size), equal
+    to them up to float rounding (overrides, if any, are per rendered sample).
+    """
+    if int(first_index) < 0:
+        from portrait_edge.errors import PortraitEdgeError
+
+        raise PortraitEdgeError(f"first_index must be >= 0, got {first_index}")
+    prepared = prepare(sample_scene(batch_seeds(n, seed, int(first_index)), device, overrides), size)
     render = outputs(prepared, develop_image(prepared))
     return (render, prepared.gbuffer.posed) if return_pose else render

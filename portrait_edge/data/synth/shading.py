@@ -51,14 +51,21 @@ class Lighting:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _shift(image: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """image [N, 1, H, W] sampled at (x + dx, y + dy) per sample (pixels); outside = -inf-like."""
-    n, _, h, w = image.shape
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=image.device)
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=image.device)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    grid = torch.stack([gx[None] + (2 * dx / w)[:, None, None], gy[None] + (2 * dy / h)[:, None, None]], -1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+class _Shifter:
+    """Samples images [N, 1, H, W] at (x + dx, y + dy) per sample (pixels; border padding). The
+    pixel-centre grid and the sampling grid's buffer are made once for all the shifts of a ray march."""
+
+    def __init__(self, n: int, h: int, w: int, device: torch.device):
+        ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=device)
+        xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=device)
+        self.gy, self.gx = torch.meshgrid(ys, xs, indexing="ij")
+        self.grid = torch.empty(n, h, w, 2, device=device)
+
+    def __call__(self, image: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        _, _, h, w = image.shape
+        torch.add(self.gx[None], (2 * dx / w)[:, None, None], out=self.grid[..., 0])
+        torch.add(self.gy[None], (2 * dy / h)[:, None, None], out=self.grid[..., 1])
+        return F.grid_sample(image, self.grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def key_visibility(gbuffer: GBuffer, light_dir: torch.Tensor, softness: torch.Tensor) -> torch.Tensor:
@@ -76,12 +83,14 @@ def key_visibility(gbuffer: GBuffer, light_dir: torch.Tensor, softness: torch.Te
     jitter = torch.rand(1, 1, h, w, generator=generator).to(depth.device)
     occlusion = torch.zeros_like(depth)
     bias = 0.015
+    shift = _Shifter(depth.shape[0], h, w, depth.device)
+    offset = (jitter - 0.5) * 0.02
     for k in range(1, SHADOW_STEPS + 1):
         t0 = SHADOW_REACH * (k / SHADOW_STEPS) ** 1.6
-        sample = _shift(floor, t0 * light_dir[:, 0] * scale, -t0 * light_dir[:, 1] * scale)
-        ray = depth + t0 * light_dir[:, 2, None, None, None] + (jitter - 0.5) * 0.02
+        sample = shift(floor, t0 * light_dir[:, 0] * scale, -t0 * light_dir[:, 1] * scale)
+        ray = (depth + t0 * light_dir[:, 2, None, None, None]).add_(offset)
         penumbra = softness[:, None, None, None] * t0 + 0.012
-        occlusion = torch.maximum(occlusion, ((sample - ray - bias) / penumbra).clamp(0, 1))
+        torch.maximum(occlusion, sample.sub_(ray).sub_(bias).div_(penumbra).clamp_(0, 1), out=occlusion)
     visibility = torch.where(fg, 1.0 - occlusion, torch.ones_like(occlusion))
     return masked_blur(visibility, fg.float(), (scale * 0.012).clamp(min=0.6))
 
@@ -100,8 +109,23 @@ def ambient_occlusion(gbuffer: GBuffer) -> torch.Tensor:
     return torch.where(fg > 0, ao, torch.ones_like(ao))
 
 
+def _tilt(normal: torch.Tensor, bump: torch.Tensor) -> torch.Tensor:
+    """Unit normals [N, 3, H, W] tilted by camera x/y offsets bump [N, 2, H, W]; stays 0 on background."""
+    x, y = normal[:, 0:1] + bump[:, 0:1], normal[:, 1:2] + bump[:, 1:2]
+    z = normal[:, 2:3]
+    # Channel-wise sum of squares: Tensor.norm over dim 1 of an NCHW tensor is several times slower.
+    length = (x * x + y * y + z * z).sqrt_().clamp_(min=1e-6)
+    return torch.cat([x, y, z], 1).div_(length).mul_((normal != 0).any(1, keepdim=True))
+
+
 def _dot(normal: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    return (normal * direction[:, :, None, None]).sum(1, keepdim=True)
+    """Per-pixel dot product [N, 1, H, W] of normals [N, 3, H, W] with one direction [N, 3] per sample
+    (channel by channel: no [N, 3, H, W] temporary; the same sum as .sum(1) in the same order)."""
+    d = direction[:, :, None, None]
+    out = normal[:, 0:1] * d[:, 0:1]
+    out += normal[:, 1:2] * d[:, 1:2]
+    out += normal[:, 2:3] * d[:, 2:3]
+    return out
 
 
 def _half_vector(direction: torch.Tensor) -> torch.Tensor:
@@ -125,24 +149,24 @@ def shade(gbuffer: GBuffer, materials: Materials, lights: Lighting, terms: Shadi
     """Linear radiance [N, 3, H, W] of the foreground (zeros on background)."""
     n = gbuffer.normal
     if materials.bump is not None:
-        tilted = n + torch.cat([materials.bump, torch.zeros_like(materials.bump[:, :1])], 1)
-        n = tilted / tilted.norm(dim=1, keepdim=True).clamp(min=1e-6) * (n.abs().sum(1, keepdim=True) > 0)
+        n = _tilt(n, materials.bump)
     batch = n.shape[0]
     fg = gbuffer.foreground[:, None].float()
     wrap = 0.25 * materials.subsurface
     vis = terms.visibility if use_shadows else torch.ones_like(terms.visibility)
     ao = terms.ambient_occlusion
     n_key = _dot(n, lights.key_dir)
+    wrap_norm = 1.0 + wrap
 
     def diffuse(cosine):
-        return ((cosine + wrap) / (1.0 + wrap)).clamp(min=0)
+        return (cosine + wrap).div_(wrap_norm).clamp_(min=0)
 
     irradiance = lights.key_rgb[:, :, None, None] * (diffuse(n_key) * vis)
-    irradiance = irradiance + lights.fill_rgb[:, :, None, None] * (diffuse(_dot(n, lights.fill_dir)) * (0.55 + 0.45 * ao))
-    irradiance = irradiance + lights.rim_rgb[:, :, None, None] * diffuse(_dot(n, lights.rim_dir))
+    irradiance += lights.fill_rgb[:, :, None, None] * (diffuse(_dot(n, lights.fill_dir)) * (0.55 + 0.45 * ao))
+    irradiance += lights.rim_rgb[:, :, None, None] * diffuse(_dot(n, lights.rim_dir))
     up = n[:, 1:2] * 0.5 + 0.5
     sky, ground = lights.sky_rgb[:, :, None, None], lights.ground_rgb[:, :, None, None]
-    irradiance = irradiance + (ground + (sky - ground) * up) * ao
+    irradiance += (ground + (sky - ground) * up) * ao
 
     # Subsurface stand-in: skin irradiance blurred, more in red than in blue (one batched blur).
     # Computed at half resolution: the scattering blur is smooth anyway.
@@ -168,7 +192,9 @@ def shade(gbuffer: GBuffer, materials: Materials, lights: Lighting, terms: Shadi
         h, w = n.shape[-2:]
         index = hair.nonzero().squeeze(1)
         b = index // (h * w)
-        normals = n.permute(0, 2, 3, 1).reshape(-1, 3)[index]
+        # Gathered per channel from [N, 3, H, W] (no full channels-last copy).
+        channel0 = index + b * (2 * h * w)
+        normals = torch.stack([n.reshape(-1)[channel0 + k * h * w] for k in range(3)], -1)
         head_up = gbuffer.posed.head.rotation[b, :, 1]
         tangent = head_up - (normals * head_up).sum(-1, keepdim=True) * normals
         tangent_h = (tangent * half[b]).sum(-1) / tangent.norm(dim=-1).clamp(min=1e-6)
@@ -180,5 +206,6 @@ def shade(gbuffer: GBuffer, materials: Materials, lights: Lighting, terms: Shadi
     # Fill and rim: cheap broad sheen (no exponent per pixel).
     sheen = (lights.fill_rgb[:, :, None, None] * _dot(n, _half_vector(lights.fill_dir)).clamp(min=0) ** 16
              + lights.rim_rgb[:, :, None, None] * _dot(n, _half_vector(lights.rim_dir)).clamp(min=0) ** 16)
-    radiance = radiance + spec + sheen * materials.specular
-    return radiance * fg
+    radiance += spec
+    radiance += sheen * materials.specular
+    return radiance.mul_(fg)

@@ -13,21 +13,46 @@ def smoothstep(edge0: float | torch.Tensor, edge1: float | torch.Tensor, x: torc
     return t * t * (3.0 - 2.0 * t)
 
 
+def _wrap(index: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(index mod size, (index + 1) mod size) for integer indices (a bit mask for powers of two)."""
+    if size & (size - 1) == 0:
+        i0 = index & (size - 1)
+        return i0, (i0 + 1) & (size - 1)
+    i0 = index.remainder(size)
+    return i0, torch.where(i0 == size - 1, 0, i0 + 1)
+
+
 def lookup(texture: torch.Tensor, batch: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Bilinear, wrapping lookup of texture [N, C, h, w] at texel coordinates (u along w, v along h)
     for pixel lists (batch [P] sample index) -> [P, C]. Exact per sample (no dependence on N)."""
     n, c, h, w = texture.shape
-    flat = texture.permute(0, 2, 3, 1).reshape(-1, c)
+    # One channel: 1D gathers and lerps (the same values, without [P, 1] broadcasting).
+    flat = texture.reshape(-1) if c == 1 else texture.permute(0, 2, 3, 1).reshape(-1, c)
     u0f, v0f = torch.floor(u), torch.floor(v)
-    fu, fv = (u - u0f)[:, None], (v - v0f)[:, None]
-    u0 = u0f.long().remainder(w)
-    v0 = v0f.long().remainder(h)
-    u1 = torch.where(u0 == w - 1, 0, u0 + 1)
-    row0 = batch * (h * w) + v0 * w
-    row1 = batch * (h * w) + torch.where(v0 == h - 1, 0, v0 + 1) * w
-    top = torch.lerp(flat[row0 + u0], flat[row0 + u1], fu)
-    bottom = torch.lerp(flat[row1 + u0], flat[row1 + u1], fu)
-    return torch.lerp(top, bottom, fv)
+    fu, fv = u - u0f, v - v0f
+    if c > 1:
+        fu, fv = fu[:, None], fv[:, None]
+    u0, u1 = _wrap(u0f.int(), w)
+    v0, v1 = _wrap(v0f.int(), h)
+    base = batch.int() * (h * w)
+    row0 = base + v0 * w
+    row1 = base + v1 * w
+    texel = lambda i: flat.index_select(0, i)  # noqa: E731  (index_select: much faster than flat[i])
+    top = torch.lerp(texel(row0 + u0), texel(row0 + u1), fu)
+    bottom = torch.lerp(texel(row1 + u0), texel(row1 + u1), fu)
+    out = torch.lerp(top, bottom, fv)
+    return out if c > 1 else out[:, None]
+
+
+def lookup_row(texture: torch.Tensor, batch: torch.Tensor, u: torch.Tensor, row: int) -> torch.Tensor:
+    """lookup(texture[:, :1], batch, u, full(row))[:, 0] for an integer texel row -> [P]: the vertical
+    weight is 0, so only the linear interpolation along u remains (bitwise the same result)."""
+    n, _, h, w = texture.shape
+    flat = texture[:, 0].reshape(-1)
+    u0f = torch.floor(u)
+    u0, u1 = _wrap(u0f.int(), w)
+    base = batch.int() * (h * w) + (row % h) * w
+    return torch.lerp(flat.index_select(0, base + u0), flat.index_select(0, base + u1), u - u0f)
 
 
 def fbm_texture(noise: torch.Tensor, octaves: int = 4, base_res: int = 4, out_res: int = 64) -> torch.Tensor:
