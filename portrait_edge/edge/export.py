@@ -43,13 +43,15 @@ def quantize_student(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Modul
     when = qat or recipe.qat.when
     example = calibration[0][:1].contiguous()
     started = time.perf_counter()
-    ptq = quantize_ptq(student, example, calibration, per_channel=recipe.per_channel)
+    ptq = quantize_ptq(student, example, calibration, per_channel=recipe.per_channel,
+                       float_modules=recipe.int8_float_modules)
     fp32_metrics = task_metrics(task, run_all(student, test_batches), test_batches)
     ptq_metrics = task_metrics(task, run_all(PerSample(ptq), test_batches), test_batches)
     ptq_drop = primary_drop(task, fp32_metrics, ptq_metrics)
     summary: dict[str, Any] = {
         "scheme": "PT2E static int8: per-channel symmetric weights, per-tensor asymmetric activations (XNNPACKQuantizer)"
         if recipe.per_channel else "PT2E static int8: per-tensor weights and activations (XNNPACKQuantizer)",
+        "float_modules": list(recipe.int8_float_modules),
         "calibration": {"samples": sum(int(c.shape[0]) for c in calibration), "seed": recipe.calibration.seed},
         "test_samples": sum(len(b) for b in test_batches),
         "fp32": fp32_metrics, "ptq": ptq_metrics, "ptq_drop": ptq_drop, "qat_policy": when,
@@ -65,7 +67,8 @@ def quantize_student(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Modul
         stream = data.with_size(train_size).training_stream(recipe.qat.batch, recipe.qat.seed)
         log(f"  int8 over tolerance: quantization-aware fine-tuning, {settings.steps} steps of {recipe.qat.batch} "
             f"at {train_size}x{train_size}")
-        qat_model = quantize_qat(task, student, example, stream, calibration, settings, recipe.per_channel, train_size)
+        qat_model = quantize_qat(task, student, example, stream, calibration, settings, recipe.per_channel, train_size,
+                                 recipe.int8_float_modules)
         qat_metrics = task_metrics(task, run_all(PerSample(qat_model), test_batches), test_batches)
         qat_drop = primary_drop(task, fp32_metrics, qat_metrics)
         summary.update(qat=qat_metrics, qat_drop=qat_drop, qat_steps=settings.steps, qat_seed=recipe.qat.seed,
@@ -97,6 +100,7 @@ def export_task(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Module, ou
     variants: list[dict[str, Any]] = []
     manifest: dict[str, Any] = {
         "task": task.id, "role": "student", "resolution": size, "source": source,
+        "recipe_fingerprint": recipe.export_fingerprint(),
         "input": {"channels": [{"name": g.name, "channels": g.channels, "kind": g.kind, "range": list(g.value_range),
                                 "description": g.description} for g in task.inputs],
                   "shape_nchw": [1, task.in_channels, size, size]},

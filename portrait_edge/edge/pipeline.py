@@ -72,6 +72,8 @@ class TaskJob:
         manifest = read_json(manifest_path, "export manifest")
         if (manifest.get("source") or {}).get("sha256") != self.source()["sha256"]:
             return False
+        if manifest.get("recipe_fingerprint") != self.recipe.export_fingerprint():
+            return False
         wanted = {f"{f}_{p}" for f, p in self.recipe.variants()}
         have = {v["id"] for v in manifest["variants"] if (self.dir / v["file"]).exists()}
         return wanted <= have and manifest.get("resolution") == self.recipe.resolution

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -27,7 +27,9 @@ from torch import nn
 from portrait_edge.tasks.base import Batch, TaskSpec
 
 
-def xnnpack_quantizer(per_channel: bool = True, qat: bool = False):
+def xnnpack_quantizer(per_channel: bool = True, qat: bool = False, float_modules: Sequence[str] = ()):
+    """int8 everywhere except inside `float_modules` (dotted module names of the exported model), which
+    stay fp32: the usual remedy for a layer whose int8 error dominates (often the first conv)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -35,18 +37,35 @@ def xnnpack_quantizer(per_channel: bool = True, qat: bool = False):
 
     quantizer = XNNPACKQuantizer()
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False, is_qat=qat))
+    if float_modules:
+        def outside_float_modules(node: torch.fx.Node) -> bool:
+            stack = node.meta.get("nn_module_stack") or {}
+            return not any(path == name or path.startswith(name + ".")
+                           for path, _ in stack.values() for name in float_modules)
+
+        quantizer.set_filter_function(outside_float_modules)
     return quantizer
 
 
+def check_module_names(model: nn.Module, names: Sequence[str]) -> None:
+    from portrait_edge.errors import PortraitEdgeError
+
+    known = dict(model.named_modules())
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise PortraitEdgeError(f"int8_float_modules: the student has no module {missing[0]!r}")
+
+
 def quantize_ptq(model: nn.Module, example: torch.Tensor, calibration: Iterable[torch.Tensor],
-                 per_channel: bool = True) -> torch.fx.GraphModule:
+                 per_channel: bool = True, float_modules: Sequence[str] = ()) -> torch.fx.GraphModule:
     """A static int8 copy of `model` (a GraphModule with quantize/dequantize nodes), calibrated on
     the given input batches. The model itself is left unchanged."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    check_module_names(model, float_modules)
     model = copy.deepcopy(model).eval()
     graph = torch.export.export(model, (example,)).module()
-    prepared = prepare_pt2e(graph, xnnpack_quantizer(per_channel))
+    prepared = prepare_pt2e(graph, xnnpack_quantizer(per_channel, float_modules=float_modules))
     seen = 0
     with torch.no_grad():
         for inputs in calibration:
@@ -75,19 +94,20 @@ def distillation_loss(task: TaskSpec, student: torch.Tensor, reference: torch.Te
     return (student - reference).abs().mean()
 
 
-def _prepare_qat(model: nn.Module, size: int, channels: int, per_channel: bool) -> torch.fx.GraphModule:
+def _prepare_qat(model: nn.Module, size: int, channels: int, per_channel: bool,
+                 float_modules: Sequence[str] = ()) -> torch.fx.GraphModule:
     """A QAT-prepared graph of a train-mode copy of `model` for size x size inputs, any batch size."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     example = torch.rand(2, channels, size, size)
     graph = torch.export.export(copy.deepcopy(model).train(), (example,),
                                 dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},)).module()
-    return prepare_qat_pt2e(graph, xnnpack_quantizer(per_channel, qat=True))
+    return prepare_qat_pt2e(graph, xnnpack_quantizer(per_channel, qat=True, float_modules=float_modules))
 
 
 def quantize_qat(task: TaskSpec, model: nn.Module, example: torch.Tensor, batches: Iterator[Batch],
                  calibration: Iterable[torch.Tensor], settings: QATSettings, per_channel: bool = True,
-                 train_size: int | None = None,
+                 train_size: int | None = None, float_modules: Sequence[str] = (),
                  progress: Callable[[int, float], None] | None = None) -> torch.fx.GraphModule:
     """Quantization-aware fine-tuning of a copy of `model`, then int8 conversion.
 
@@ -105,12 +125,13 @@ def quantize_qat(task: TaskSpec, model: nn.Module, example: torch.Tensor, batche
     size, channels = int(example.shape[-1]), int(example.shape[1])
     train_size = train_size or size
     reference = copy.deepcopy(model).eval()
-    final = _prepare_qat(model, size, channels, per_channel)
+    check_module_names(model, float_modules)
+    final = _prepare_qat(model, size, channels, per_channel, float_modules)
     move_exported_model_to_eval(final)
     with torch.no_grad():
         for inputs in calibration:
             final(inputs)
-    trainable = final if train_size == size else _prepare_qat(model, train_size, channels, per_channel)
+    trainable = final if train_size == size else _prepare_qat(model, train_size, channels, per_channel, float_modules)
     if trainable is not final:
         trainable.load_state_dict(final.state_dict())
     move_exported_model_to_train(trainable)

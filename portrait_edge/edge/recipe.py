@@ -78,6 +78,7 @@ class EdgeRecipe:
     tolerances: Tolerances = field(default_factory=Tolerances)
     bench: Bench = field(default_factory=Bench)
     per_channel: bool = True
+    int8_float_modules: tuple[str, ...] = ()  # student modules left in fp32 in the PT2E int8 program
     coreml_weight_threshold: int = 512       # tensors with fewer elements stay fp16 in Core ML
     coreml_minimum_target: str = "iOS17"
     bundle_android: tuple[str, ...] = ("litert_int8", "litert_fp32", "executorch_int8", "executorch_fp32")
@@ -87,6 +88,15 @@ class EdgeRecipe:
         """(format, precision) pairs in report order."""
         return [(fmt, precision) for fmt in KNOWN_PRECISIONS if fmt in self.formats
                 for precision in KNOWN_PRECISIONS[fmt] if precision in self.formats[fmt]]
+
+    def export_fingerprint(self) -> str:
+        """Changes whenever a key that shapes the exported files changes (not bench or bundle keys):
+        recorded in export.json so that `report --all` re-exports after a recipe edit."""
+        import hashlib
+        import json
+
+        keys = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("bench", "bundle_android", "bundle_ios")}
+        return hashlib.sha256(json.dumps(keys, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> "EdgeRecipe":
         return dataclasses.replace(self, **changes)
@@ -125,12 +135,17 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> EdgeRecipe:
     kwargs: dict[str, Any] = {"formats": formats}
     for key, cls in sections.items():
         kwargs[key] = _section(cls, data.pop(key, None), f"{where}: {key}")
+    float_modules = data.pop("int8_float_modules", None) or []
+    if not isinstance(float_modules, list) or not all(isinstance(m, str) and m for m in float_modules):
+        raise PortraitEdgeError(f"{where}: int8_float_modules must be a list of module names (e.g. [encoder.stem])")
+    kwargs["int8_float_modules"] = tuple(float_modules)
     bundle = data.pop("bundle", None) or {}
     if "android" in bundle:
         kwargs["bundle_android"] = tuple(bundle["android"])
     if "ios" in bundle:
         kwargs["bundle_ios"] = tuple(bundle["ios"])
-    known = {f.name for f in dataclasses.fields(EdgeRecipe)} - set(sections) - {"formats", "bundle_android", "bundle_ios"}
+    known = {f.name for f in dataclasses.fields(EdgeRecipe)} - set(sections) - {"formats", "bundle_android", "bundle_ios",
+                                                                               "int8_float_modules"}
     unknown = set(data) - known
     if unknown:
         raise PortraitEdgeError(f"{where}: unknown keys {sorted(unknown)}")

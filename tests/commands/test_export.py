@@ -57,7 +57,9 @@ def test_export_litert_of_a_tiny_student(tmp_path, monkeypatch, capsys):
     assert "3 files" in capsys.readouterr().out
     manifest = json.loads((tmp_path / "build" / "parsing" / "export.json").read_text())
     assert [v["id"] for v in manifest["variants"]] == ["litert_fp32", "litert_fp16", "litert_int8"]
-    assert manifest["source"]["path"] == str(path)
+    from portrait_edge.edge.artifacts import portable_path
+
+    assert manifest["source"]["path"] == portable_path(path)
 
 
 def test_teacher_checkpoint_given_as_the_student(tmp_path, capsys):

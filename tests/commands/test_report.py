@@ -60,3 +60,8 @@ def test_report_all_runs_the_pipeline_from_shipped_weights_and_bundles(tmp_path,
     # a second run finds every stage current and redoes nothing
     assert cli.main(args) == 0
     assert "export is current" in capsys.readouterr().out
+    # an edited recipe makes the files stale: exported again
+    (recipes / "parsing.yaml").write_text(edge_fixtures.TINY_RECIPE_YAML + "formats: {litert: [fp32, int8]}\n"
+                                          "int8_float_modules: [stem]\n")
+    assert cli.main(args) == 0
+    assert "parsing: exporting" in capsys.readouterr().out

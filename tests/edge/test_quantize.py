@@ -25,6 +25,25 @@ def test_ptq_is_close_to_fp32_but_not_identical(parsing_task):
     assert 0 < error < 0.1
 
 
+def test_float_modules_stay_fp32_and_unknown_names_are_refused(parsing_task):
+    from portrait_edge.errors import PortraitEdgeError
+
+    model = tiny_model(parsing_task)
+    calibration = [random_make_batch(parsing_task, 4, 5, 32).inputs]
+
+    def quantized_ops(program):
+        return [n for n in program.graph.nodes if "quantize_per" in str(n.target)]
+
+    everything = quantize_ptq(model, calibration[0][:1], calibration)
+    stem_float = quantize_ptq(model, calibration[0][:1], calibration, float_modules=["stem"])
+    assert 0 < len(quantized_ops(stem_float)) < len(quantized_ops(everything))
+    # the stem's conv keeps fp32 weights: its weight is no longer an int8-dequantized constant
+    first_conv = next(n for n in stem_float.graph.nodes if n.target == torch.ops.aten.conv2d.default)
+    assert "dequantize" not in str(first_conv.args[1].target)
+    with pytest.raises(PortraitEdgeError, match="no module 'stme'"):
+        quantize_ptq(model, calibration[0][:1], calibration, float_modules=["stme"])
+
+
 @pytest.mark.slow  # convert_pt2e folds the QAT conv-BN patterns by subgraph matching: ~15 s even for 6 layers
 def test_qat_trains_at_a_smaller_size_and_returns_a_batch_one_program(parsing_task):
     model = tiny_model(parsing_task)
@@ -55,5 +74,7 @@ def test_quantize_command_writes_the_program_and_its_summary(tmp_path, monkeypat
                      "--recipe", str(edge_fixtures.recipe_file(tmp_path)), "--build-dir", str(tmp_path / "build")]) == 0
     assert "(PTQ)" in capsys.readouterr().out
     summary = json.loads((tmp_path / "build" / "parsing" / "quantize.json").read_text())
-    assert summary["chosen"] == "ptq" and summary["source"]["path"] == str(checkpoint)
+    from portrait_edge.edge.artifacts import portable_path
+
+    assert summary["chosen"] == "ptq" and summary["source"]["path"] == portable_path(checkpoint)
     assert (tmp_path / "build" / "parsing" / summary["file"]).is_file()
