@@ -38,7 +38,7 @@ fun runLiteRT(context: Context, bitmap: Bitmap): FloatArray {  // bitmap: 256x25
     interpreter.run(input, output)
     interpreter.close()
     output.rewind()
-    val outScale = 0.205795705f; val outZero = 15
+    val outScale = 0.261940032f; val outZero = 23
     return FloatArray(1245184) { (output.get().toInt() - outZero) * outScale }  // NHWC, real values
 }
 
