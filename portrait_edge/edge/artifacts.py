@@ -57,15 +57,15 @@ def sha256_of(path: Path | str) -> str:
     return _file_digest(path)
 
 
-def require_checksum(path: Path, expected_sha256: str, missing: str, remedy: str) -> None:
-    """Refuses a missing file (`missing` says where it was listed) or one whose sha256 is not the recorded
-    one (a corrupt or replaced file; `remedy` says what to run), in one line."""
+def require_checksum(path: Path, expected_sha256: str, recorded_in: Path, remedy: str) -> None:
+    """Refuses, in one line, a file listed in `recorded_in` that is missing or whose sha256 is not the
+    recorded one (a corrupt or replaced file); `remedy` says what to run."""
     if not path.exists():
-        raise PortraitEdgeError(f"{path} {missing}")
+        raise PortraitEdgeError(f"{path} is listed in {recorded_in} but missing; {remedy}")
     digest = sha256_of(path)
     if digest != expected_sha256:
-        raise PortraitEdgeError(f"{path}: checksum mismatch (sha256 {digest[:12]}…, recorded {expected_sha256[:12]}…): "
-                                f"corrupt or replaced file; {remedy}")
+        raise PortraitEdgeError(f"{path}: checksum mismatch with {recorded_in.name} (sha256 {digest[:12]}…, recorded "
+                                f"{expected_sha256[:12]}…): corrupt or replaced file; {remedy}")
 
 
 def _file_digest(path: Path) -> str:

@@ -84,8 +84,7 @@ def quantized_passes(drop: float, recipe: EdgeRecipe) -> bool:
 def check_file(task_dir: Path, entry: dict[str, Any]) -> Path:
     """The variant's file, after checking it exists and matches the sha256 recorded at export."""
     path = task_dir / entry["file"]
-    require_checksum(path, entry["sha256"], f"is missing (run `portrait-edge export --task {entry['task']}`)",
-                     "it does not match export.json; re-run export")
+    require_checksum(path, entry["sha256"], task_dir / EXPORT_JSON, f"run `portrait-edge export --task {entry['task']}`")
     return path
 
 

@@ -195,8 +195,7 @@ def check_bundle(root: Path) -> int:
     manifest = read_json(root / MANIFEST, "bundle manifest")
     entries = manifest.get("files") or {}
     for relative, expected in entries.items():
-        require_checksum(root / relative, expected["sha256"], f"is listed in {root / MANIFEST} but missing; "
-                         "run `portrait-edge bundle`", "run `portrait-edge bundle`")
+        require_checksum(root / relative, expected["sha256"], root / MANIFEST, "run `portrait-edge bundle`")
     listed = set(entries)
     for task_dir in (p for p in root.iterdir() if p.is_dir()):
         for item in task_dir.iterdir():

@@ -37,7 +37,7 @@ def test_verify_names_a_corrupt_file(built, tmp_path, monkeypatch, capsys):
     model = build / "parsing" / "parsing_student_fp32.pte"
     model.write_bytes(model.read_bytes()[:-10])
     assert cli.main(_args(built, build, tmp_path)) == 2
-    assert "parsing_student_fp32.pte does not match export.json" in one_line_error(capsys)
+    assert "parsing_student_fp32.pte: checksum mismatch with export.json" in one_line_error(capsys)
 
 
 def test_verify_without_export(built, tmp_path, monkeypatch, capsys):

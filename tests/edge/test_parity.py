@@ -56,9 +56,9 @@ def test_a_corrupted_file_is_refused_before_it_runs(built, tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(PortraitEdgeError, match="does not match export.json"):
+    with pytest.raises(PortraitEdgeError, match="checksum mismatch with export.json"):
         check_file(copy, {**entry, "task": "parsing"})
-    with pytest.raises(PortraitEdgeError, match="does not match export.json"):
+    with pytest.raises(PortraitEdgeError, match="checksum mismatch with export.json"):
         verify_task(built["job"].task, built["job"].recipe, copy, built["job"].student().model,
                     built["job"].task_data().test_batches(2, 2), log=lambda m: None)
 
