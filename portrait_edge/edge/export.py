@@ -64,9 +64,9 @@ def quantize_student(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Modul
         started = time.perf_counter()
         settings = QATSettings(steps=recipe.qat.steps, lr=recipe.qat.lr)
         train_size = min(recipe.qat.resolution, recipe.resolution)
-        stream = data.with_size(train_size).training_stream(recipe.qat.batch, recipe.qat.seed)
+        stream = data.training_stream(recipe.qat.batch, recipe.qat.seed, crop=train_size)
         log(f"  int8 over tolerance: quantization-aware fine-tuning, {settings.steps} steps of {recipe.qat.batch} "
-            f"at {train_size}x{train_size}")
+            f"on {train_size}x{train_size} crops")
         qat_model = quantize_qat(task, student, example, stream, calibration, settings, recipe.per_channel, train_size,
                                  recipe.int8_float_modules)
         qat_metrics = task_metrics(task, run_all(PerSample(qat_model), test_batches), test_batches)

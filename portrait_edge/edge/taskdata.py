@@ -27,9 +27,6 @@ class TaskData:
         self.task = task
         self.size = size
 
-    def with_size(self, size: int) -> "TaskData":
-        return type(self)(self.task, size)
-
     def _render(self, seeds: list[int]) -> Batch:
         from portrait_edge.train.data import render_samples
 
@@ -46,9 +43,15 @@ class TaskData:
         return [self._render(list(range(seed + start, seed + min(samples, start + batch)))).inputs
                 for start in range(0, samples, batch)]
 
-    def training_stream(self, batch: int, seed: int) -> Iterator[Batch]:
+    def training_stream(self, batch: int, seed: int, crop: int | None = None) -> Iterator[Batch]:
+        """Endless batches at this size; with `crop`, random crop x crop windows of them (the deployment
+        scale for a fraction of the compute, where a smaller render would shrink the faces)."""
+        from portrait_edge.train.data import crop_batch
+
         step = 0
         while True:
-            yield self._render(list(range(seed + step * batch, seed + (step + 1) * batch)))
+            positions = range(step * batch, (step + 1) * batch)
+            rendered = self._render([seed + p for p in positions])
+            yield crop_batch(rendered, positions, crop, seed) if crop and crop < self.size else rendered
             step += 1
 

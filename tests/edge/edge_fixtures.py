@@ -120,11 +120,8 @@ class RandomTaskData:
     def calibration_inputs(self, samples: int, batch: int, seed: int):
         return self._impl.calibration_inputs(samples, batch, seed)
 
-    def training_stream(self, batch: int, seed: int):
-        return self._impl.training_stream(batch, seed)
-
-    def with_size(self, size: int) -> "RandomTaskData":
-        return RandomTaskData(self.task, size)
+    def training_stream(self, batch: int, seed: int, crop: int | None = None):
+        return self._impl.training_stream(batch, seed, crop)
 
 
 _BUILD: dict = {}
