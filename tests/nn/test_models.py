@@ -71,7 +71,7 @@ def test_counts_by_hand():
     assert count_macs(depthwise, (2, 8, 10, 10)) == 2 * 8 * 9 * 100
 
 
-@pytest.mark.parametrize("task", [t.id for t in all_tasks() if t.teacher.arch == "unet"])
+@pytest.mark.parametrize("task", [t.id for t in all_tasks() if t.teacher.arch in ("unet", "gridnet", "pix2pixhd_generator")])
 def test_default_student_is_at_least_20x_cheaper_than_teacher(task):
     spec = get_task(task)
     shape = (1, spec.in_channels, 256, 256)

@@ -1,12 +1,10 @@
-"""GridNet and pix2pixHD teachers: shapes, taps, residual input, discriminator outputs, MAC ratio."""
+"""GridNet and pix2pixHD teachers: shapes, taps, residual input, discriminator outputs (MAC ratios: test_models.py)."""
 
 import pytest
 import torch
 from torch import nn
 
 from portrait_edge.nn import create_model
-from portrait_edge.nn.stats import count_macs
-from portrait_edge.tasks import get_task
 
 
 @pytest.mark.parametrize("arch,kwargs,size,strides", [
@@ -48,13 +46,3 @@ def test_multiscale_discriminator():
     assert outputs[0][-1].shape[-1] > outputs[1][-1].shape[-1] > outputs[2][-1].shape[-1]
     with pytest.raises(ValueError):
         create_model("pix2pixhd_discriminator", in_channels=6, out_channels=3)
-
-
-@pytest.mark.parametrize("task", ["shadow", "facial_shadow", "retouch"])
-def test_students_are_at_least_20x_cheaper(task):
-    spec = get_task(task)
-    shape = (1, spec.in_channels, 256, 256)
-    with torch.device("meta"):  # MACs need shapes only: no memory, no compute
-        teacher = count_macs(spec.build_model("teacher"), shape)
-        student = count_macs(spec.build_model("student"), shape)
-    assert teacher >= 20 * student, (teacher, student)

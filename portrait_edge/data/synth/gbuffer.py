@@ -139,6 +139,17 @@ def _hair_shell(posed: PosedHead, geometry: dict, grow: torch.Tensor) -> tuple[F
     return posed.head_part(None, shell_centre), radii * (1.0 + grow)[:, None]
 
 
+def _skin_ellipsoid(layers: _Layers, posed: PosedHead, frame: Frame, radii: torch.Tensor,
+                    allow: torch.Tensor) -> None:
+    """A skin-coloured ellipsoid (skull, jaw) drawn where it wins the depth test and `allow` holds."""
+    rays = _ellipsoid_rays(posed, frame, radii)
+    rays = layers.cull(rays, raycast.ellipsoid_front(frame.rotation, frame.centre, radii), allow=allow)
+    front, _ = raycast.ellipsoid(rays, frame.rotation, frame.centre, radii)
+    rays, front = layers.visible(rays, front, allow=allow)
+    layers.add(rays, front.z, _normals_of(raycast.ellipsoid_normal, front, frame.rotation, radii, rays.batch),
+               CLASS_ID["skin"], SKIN, front.local / radii[rays.batch])
+
+
 def _ellipsoid_rays(posed: PosedHead, frame: Frame, radii: torch.Tensor, active=None) -> Rays:
     centre_px, half_px = raycast.project_box(frame.centre, raycast.ellipsoid_extent(frame.rotation, radii), posed.scale, posed.size)
     return raycast.box_rays(centre_px, half_px, posed.scale, posed.size, active)
@@ -467,20 +478,10 @@ def build_gbuffer(geometry: dict[str, torch.Tensor], size: int) -> GBuffer:
 
     # Skull and jaw sit just behind the face mesh; they only show outside its footprint.
     skull, skull_radii = _skull(posed, geometry)
-    rays = _ellipsoid_rays(posed, skull, skull_radii)
-    rays = layers.cull(rays, raycast.ellipsoid_front(skull.rotation, skull.centre, skull_radii), allow=~face_hit)
-    front, _ = raycast.ellipsoid(rays, skull.rotation, skull.centre, skull_radii)
-    rays, front = layers.visible(rays, front, allow=~face_hit)
-    layers.add(rays, front.z, _normals_of(raycast.ellipsoid_normal, front, skull.rotation, skull_radii, rays.batch),
-               CLASS_ID["skin"], SKIN, front.local / skull_radii[rays.batch])
+    _skin_ellipsoid(layers, posed, skull, skull_radii, allow=~face_hit)
     jaw_radii = torch.tensor(JAW_RADII, device=device) * (1.0 + 0.07 * geometry["identity"][:, 1:2])
     jaw = posed.head_part(None, torch.tensor(JAW_CENTRE, device=device))
-    rays = _ellipsoid_rays(posed, jaw, jaw_radii)
-    rays = layers.cull(rays, raycast.ellipsoid_front(jaw.rotation, jaw.centre, jaw_radii), allow=~face_hit)
-    front, _ = raycast.ellipsoid(rays, jaw.rotation, jaw.centre, jaw_radii)
-    rays, front = layers.visible(rays, front, allow=~face_hit)
-    layers.add(rays, front.z, _normals_of(raycast.ellipsoid_normal, front, jaw.rotation, jaw_radii, rays.batch),
-               CLASS_ID["skin"], SKIN, front.local / jaw_radii[rays.batch])
+    _skin_ellipsoid(layers, posed, jaw, jaw_radii, allow=~face_hit)
 
     ear_frames = _ears(layers, posed, geometry)
     _neck_and_torso(layers, posed, geometry)
