@@ -10,19 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from portrait_edge.commands import positive_int
 from portrait_edge.errors import PortraitEdgeError
 
 SPLITS = ("synthetic-test", "synthetic-validation")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a .safetensors checkpoint with its .json card (e.g. portrait_edge/weights/parsing_student.safetensors)")
     parser.add_argument("--split", choices=SPLITS, default="synthetic-test",
                         help="synthetic split to evaluate on (default synthetic-test)")
-    parser.add_argument("--n", type=_positive, default=200, help="number of samples (default 200)")
-    parser.add_argument("--size", type=_positive, default=None,
+    parser.add_argument("--n", type=positive_int, default=200, help="number of samples (default 200)")
+    parser.add_argument("--size", type=positive_int, default=None,
                         help="resolution in pixels (default: the task's, 256)")
-    parser.add_argument("--batch-size", type=_positive, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--reader", default=None, metavar="NAME",
                         help="evaluate on a real dataset with this reader (e.g. celebamask-hq) instead")
     parser.add_argument("--root", default=None, metavar="DIR", help="the dataset folder for --reader")

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from portrait_edge.commands import positive_int
 from portrait_edge.errors import PortraitEdgeError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", metavar="OUTPUT",
                         help="where to write the 8-bit RGB result; the format follows the suffix "
                              "(.png, .jpg, .jpeg, .webp, .tif, .tiff)")
-    parser.add_argument("--max-side", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--max-side", type=positive_int, default=None, metavar="N",
                         help="shrink (never enlarge) so the longer side is at most N pixels, keeping the aspect ratio")
-    parser.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                         help="refuse inputs with more than N pixels (default 64,000,000)")
 
 
