@@ -161,6 +161,9 @@ class Trainer:
 
         if recipe.model.init:
             _load_init(self.model, recipe.model.init, self.task, self.arch, self.arch_kwargs)
+        # the checkpoints this run starts from, hashed once when loaded (every card records them)
+        self.lineage = {role: {"path": str(path), "sha256": sha256_file(weights_path(path))}
+                        for role, path in (("init", recipe.model.init), ("teacher", recipe.distill.teacher)) if path}
         self.memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.teacher = _load_teacher(recipe, self.task, self.device) if recipe.distilling else None
@@ -248,11 +251,7 @@ class Trainer:
             "metrics": metrics or {},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        if recipe.model.init:
-            card["init"] = {"path": str(recipe.model.init), "sha256": sha256_file(weights_path(recipe.model.init))}
-        if recipe.distilling:
-            teacher_file = weights_path(recipe.distill.teacher)
-            card["teacher"] = {"path": str(recipe.distill.teacher), "sha256": sha256_file(teacher_file)}
+        card.update(self.lineage)
         return card
 
     def _save(self, name: str, metrics: dict[str, Any] | None = None, with_resume: bool = False) -> Path:
