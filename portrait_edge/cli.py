@@ -26,6 +26,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "RGB, rejects non-images, truncated files and decompression bombs, and writes the result atomically."),
     ("synth", "render synthetic training pairs for a task, plus a contact sheet",
      "Renders N samples of a task's pairs with the built-in synthetic portrait engine."),
+    ("pool", "build a pool of framed real portraits, pseudo-label it, preview its pairs",
+     "pool build: folders of photos -> framed face crops (shards + manifest), faces found by MediaPipe, "
+     "non-faces, grayscale, tiny faces and duplicates rejected. pool label: parsing pseudo-labels. "
+     "pool preview: a contact sheet of a task's real-photo pairs."),
     ("train", "train a teacher (or a student from scratch) from a recipe",
      "Trains a model from a recipe in training/ (task, role, architecture, data, steps, optimiser)."),
     ("distill", "distil a student from a trained teacher",

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reader", default=None, metavar="NAME",
                         help="evaluate on a real dataset with this reader (e.g. celebamask-hq) instead")
     parser.add_argument("--root", default=None, metavar="DIR", help="the dataset folder for --reader")
+    parser.add_argument("--reader-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the reader, repeatable; e.g. for a pool: split=val labels=pseudo task=parsing")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--cache-dir", default="runs/cache", metavar="DIR",
                         help="keep the rendered synthetic split here for later evaluations (default runs/cache; "
@@ -61,8 +63,14 @@ def run(args: argparse.Namespace) -> int:
     if size % multiple:
         raise PortraitEdgeError(f"--size {size} must be a multiple of {multiple} for {card['arch']}")
     if args.reader:
-        split = f"{args.reader}:{args.root}"
-        batches, total = reader_batches(task, args.reader, args.root, size, args.batch_size, args.n), None
+        options = {}
+        for item in args.reader_option:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise PortraitEdgeError(f"--reader-option must be KEY=VALUE, not {item!r}")
+            options[key] = value
+        split = f"{args.reader}:{args.root}" + "".join(f":{k}={v}" for k, v in sorted(options.items()))
+        batches, total = reader_batches(task, args.reader, args.root, size, args.batch_size, args.n, options), None
     else:
         split = args.split
         base = test_seed_base() if args.split == "synthetic-test" else VALIDATION_SEED_BASE

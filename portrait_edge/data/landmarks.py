@@ -78,26 +78,27 @@ _CHUNK_ELEMENTS = 1 << 20  # candidate pixels per rasterisation chunk (bounds me
 
 # ---------------------------------------------------------------- detection (needs MediaPipe)
 
-_FACE_MESH = None
+_FACE_MESHES: dict[bool, Any] = {}
 _FACE_MESH_LOCK = threading.Lock()  # FaceMesh.process is not thread safe
+NUM_REFINED_LANDMARKS = 478  # with refine_landmarks: + 5 iris points per eye (468..477)
 
 
-def _face_mesh():
-    global _FACE_MESH
-    if _FACE_MESH is None:
+def _face_mesh(refine: bool = False):
+    if refine not in _FACE_MESHES:
         try:
             from mediapipe.python.solutions import face_mesh as mp_face_mesh
         except ImportError as error:
             raise NotAvailableError(
                 f"face landmarks need MediaPipe 0.10.21 (import failed: {error}); install it with "
                 "`pip install --no-deps mediapipe==0.10.21` plus the `train` extra (see README)") from None
-        _FACE_MESH = mp_face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
-                                           min_detection_confidence=0.5)
-    return _FACE_MESH
+        _FACE_MESHES[refine] = mp_face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                     refine_landmarks=refine, min_detection_confidence=0.5)
+    return _FACE_MESHES[refine]
 
 
-def detect_landmarks(image: np.ndarray) -> np.ndarray:
-    """Face Mesh landmarks of the most prominent face: [468, 3] float32 in pixels (module convention).
+def detect_landmarks(image: np.ndarray, refine: bool = False) -> np.ndarray:
+    """Face Mesh landmarks of the most prominent face: [468, 3] float32 in pixels (module convention);
+    refine=True: [478, 3], the refined model's (lips, eyes and brows refined, + 10 iris points).
 
     image: HxWx3 uint8 RGB (as portrait_edge.io.read_image returns). Raises NoFaceError if no face.
     """
@@ -108,12 +109,12 @@ def detect_landmarks(image: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     height, width = array.shape[:2]
     with _FACE_MESH_LOCK:
-        result = _face_mesh().process(array)
+        result = _face_mesh(refine).process(array)
     if not result.multi_face_landmarks:
         raise NoFaceError(f"no face found in the {width}x{height} image (Face Mesh needs a visible, "
                           "roughly frontal face)")
     points = result.multi_face_landmarks[0].landmark
-    landmarks = np.array([(p.x * width, p.y * height, p.z * width) for p in points[:NUM_LANDMARKS]],
+    landmarks = np.array([(p.x * width, p.y * height, p.z * width) for p in points[:NUM_REFINED_LANDMARKS if refine else NUM_LANDMARKS]],
                          dtype=np.float32)
     return landmarks
 

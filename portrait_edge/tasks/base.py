@@ -121,6 +121,13 @@ class TaskSpec:
     def metric_accumulator(self) -> MetricAccumulator:
         raise NotImplementedError(f"task {self.id!r} has no metrics yet")
 
+    def hflip(self, batch: Batch) -> Batch:
+        """The batch mirrored left-right (inputs, target and every image-shaped extra). Tasks whose
+        target changes meaning under a mirror (left/right classes, normal x) override this."""
+        width = batch.inputs.shape[-1]
+        flip = lambda t: t.flip(-1) if t.dim() >= 3 and t.shape[-1] == width else t  # noqa: E731
+        return Batch(flip(batch.inputs), flip(batch.target), {k: flip(v) for k, v in batch.extras.items()})
+
     def postprocess(self, output: torch.Tensor) -> torch.Tensor:
         """Model output -> the task's result (class ids for label maps, clamped images, unit normals)."""
         return output

@@ -87,9 +87,11 @@ class SyntheticStream:
         self.task, self.size, self.device = task, size, device
         self.base = data_seed * TRAIN_SEEDS_PER_DATA_SEED
 
+    def draw(self, positions) -> Batch:
+        return render_samples(self.task, [self.base + g for g in positions], self.size, device=self.device)
+
     def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
-        seeds = [self.base + g for g in rank_slice(step, rank, world_size, global_batch)]
-        return render_samples(self.task, seeds, self.size, device=self.device)
+        return self.draw(rank_slice(step, rank, world_size, global_batch))
 
 
 def _compact(batch: Batch) -> Batch:
@@ -160,7 +162,10 @@ class IndexedPool:
         return len(self.samples)
 
     def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
-        index = self.index(rank_slice(step, rank, world_size, global_batch))
+        return self.draw(rank_slice(step, rank, world_size, global_batch))
+
+    def draw(self, positions) -> Batch:
+        index = self.index(positions)
         picked = Batch(self.samples.inputs[index], self.samples.target[index],
                        {k: v[index] for k, v in self.samples.extras.items()})
         return _expand(picked, self.dtypes)
@@ -169,19 +174,23 @@ class IndexedPool:
 class ReaderSource:
     """A real dataset read lazily: each batch loads its samples from disk (nothing held in memory)."""
 
-    def __init__(self, task: TaskSpec, reader: str, root: str, size: int, data_seed: int) -> None:
+    def __init__(self, task: TaskSpec, reader: str, root: str, size: int, data_seed: int,
+                 options: dict | None = None) -> None:
         from portrait_edge.train.real_data import open_dataset
 
         self.task, self.size = task, size
-        self.dataset = open_dataset(reader, root, size)
+        self.dataset = open_dataset(reader, root, size, options)
         if len(self.dataset) == 0:
             raise PortraitEdgeError(f"dataset {root} ({reader}) has no samples")
         self.index = ShuffledIndex(len(self.dataset), data_seed)
 
     def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        return self.draw(rank_slice(step, rank, world_size, global_batch))
+
+    def draw(self, positions) -> Batch:
         from portrait_edge.train.real_data import batch_from_samples
 
-        index = self.index(rank_slice(step, rank, world_size, global_batch))
+        index = self.index(positions)
         return batch_from_samples(self.task, [self.dataset[int(i)] for i in index], self.size)
 
 
@@ -266,20 +275,88 @@ class CroppedSource:
         self.engine = getattr(source, "engine", None)
 
     def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
-        batch = self.source.batch(step, rank, world_size, global_batch)
-        return crop_batch(batch, rank_slice(step, rank, world_size, global_batch), self.crop, self.data_seed)
+        return self.draw(rank_slice(step, rank, world_size, global_batch))
+
+    def draw(self, positions) -> Batch:
+        return crop_batch(self.source.draw(positions), positions, self.crop, self.data_seed)
+
+
+class AugmentedSource:
+    """Per-sample augmentation (recipe `augment`), drawn from (data seed, stream position)."""
+
+    def __init__(self, source, task: TaskSpec, augment: list[str], data_seed: int) -> None:
+        self.source, self.task, self.augment, self.data_seed = source, task, list(augment), data_seed
+        self.engine = getattr(source, "engine", None)
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        return self.draw(rank_slice(step, rank, world_size, global_batch))
+
+    def draw(self, positions) -> Batch:
+        from portrait_edge.train.augment import augment_sample
+
+        batch = self.source.draw(positions)
+        parts = []
+        for i, position in enumerate(positions):
+            sample = Batch(batch.inputs[i: i + 1], batch.target[i: i + 1], {k: v[i: i + 1] for k, v in batch.extras.items()})
+            generator = torch.Generator().manual_seed(self.data_seed * 104_729 + int(position) * 2 + 1)
+            parts.append(augment_sample(self.task, sample, self.augment, generator))
+        return collate(parts)
+
+
+class MixedSource:
+    """Several sources mixed by weight: stream position p is drawn from source k with probability
+    weight_k / sum(weights), decided by (data seed, p) alone, so a resumed run draws the same batches."""
+
+    def __init__(self, components: list[tuple[float, object]], data_seed: int) -> None:
+        total = sum(w for w, _ in components)
+        self.bounds = torch.tensor([w / total for w, _ in components]).cumsum(0)
+        self.sources = [s for _, s in components]
+        self.data_seed = data_seed
+        engines = [getattr(s, "engine", None) for s in self.sources]
+        self.engine = next((e for e in engines if e), None)
+
+    def choose(self, position: int) -> int:
+        generator = torch.Generator().manual_seed(self.data_seed * 15_485_863 + int(position))
+        u = float(torch.rand((), generator=generator))
+        return min(int((self.bounds <= u).sum()), len(self.sources) - 1)
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        return self.draw(rank_slice(step, rank, world_size, global_batch))
+
+    def draw(self, positions) -> Batch:
+        positions = list(positions)
+        chosen = [self.choose(p) for p in positions]
+        parts: list[tuple[int, Batch]] = []
+        for k, source in enumerate(self.sources):
+            mine = [(i, p) for i, (p, c) in enumerate(zip(positions, chosen)) if c == k]
+            if mine:
+                got = source.draw([p for _, p in mine])
+                parts.extend((i, Batch(got.inputs[j: j + 1], got.target[j: j + 1],
+                                       {key: v[j: j + 1] for key, v in got.extras.items()}))
+                             for j, (i, _) in enumerate(mine))
+        parts.sort(key=lambda item: item[0])
+        return collate([b for _, b in parts])
+
+
+def _single_source(task: TaskSpec, data, resolution: int, show_progress: bool, device) -> BatchSource:
+    source: BatchSource
+    if data.source == "reader":
+        source = ReaderSource(task, data.reader, data.root, resolution, data.seed, data.reader_options)
+    elif data.pool > 0:
+        source = synthetic_pool(task, resolution, data.seed, data.pool, data.cache_dir, show_progress,
+                                data.pool_file, device)
+    else:
+        source = SyntheticStream(task, resolution, data.seed, device)
+    if data.augment:
+        source = AugmentedSource(source, task, data.augment, data.seed)
+    if data.crop and data.crop < resolution:
+        source = CroppedSource(source, data.crop, data.seed)
+    return source
 
 
 def make_source(task: TaskSpec, recipe, show_progress: bool = True, device: torch.device | str = "cpu") -> BatchSource:
     data = recipe.data
-    source: BatchSource
-    if data.source == "reader":
-        source = ReaderSource(task, data.reader, data.root, recipe.resolution, data.seed)
-    elif data.pool > 0:
-        source = synthetic_pool(task, recipe.resolution, data.seed, data.pool, data.cache_dir, show_progress,
-                                data.pool_file, device)
-    else:
-        source = SyntheticStream(task, recipe.resolution, data.seed, device)
-    if data.crop and data.crop < recipe.resolution:
-        source = CroppedSource(source, data.crop, data.seed)
-    return source
+    if data.mix:
+        return MixedSource([(entry.weight, _single_source(task, entry, recipe.resolution, show_progress, device))
+                            for entry in data.mix], data.seed)
+    return _single_source(task, data, recipe.resolution, show_progress, device)

@@ -96,8 +96,8 @@ def evaluate(model: nn.Module, task: TaskSpec, batches: Iterable[Batch], device:
 
 
 def reader_batches(task: TaskSpec, reader: str, root: str, size: int, batch_size: int,
-                   limit: int | None = None) -> Iterable[Batch]:
+                   limit: int | None = None, options: dict | None = None) -> Iterable[Batch]:
     """Batches of a real dataset through portrait_edge.data.readers (see real_data.py)."""
     from portrait_edge.train.real_data import reader_batches as batches
 
-    return batches(task, reader, root, size, batch_size, limit)
+    return batches(task, reader, root, size, batch_size, limit, options)

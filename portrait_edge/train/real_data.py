@@ -22,13 +22,14 @@ def reader_kind(name: str) -> str:
     return name.replace("-", "_").lower()
 
 
-def open_dataset(reader: str, root: str, size: int):
+def open_dataset(reader: str, root: str, size: int, options: dict | None = None):
     from portrait_edge.data.readers import open_reader
 
+    options = dict(options or {})
     try:
-        return open_reader(reader_kind(reader), root, size=size)
+        return open_reader(reader_kind(reader), root, size=size, **options)
     except TypeError:  # readers without a size option (resized per sample below)
-        return open_reader(reader_kind(reader), root)
+        return open_reader(reader_kind(reader), root, **options)
 
 
 def _resize_image(array: np.ndarray, size: int) -> np.ndarray:
@@ -64,8 +65,8 @@ def batch_from_samples(task: TaskSpec, samples: list[dict[str, np.ndarray]], siz
 
 
 def reader_batches(task: TaskSpec, reader: str, root: str, size: int, batch_size: int,
-                   limit: int | None = None) -> Iterable[Batch]:
-    dataset = open_dataset(reader, root, size)
+                   limit: int | None = None, options: dict | None = None) -> Iterable[Batch]:
+    dataset = open_dataset(reader, root, size, options)
     count = len(dataset) if limit is None else min(limit, len(dataset))
     for start in range(0, count, batch_size):
         yield batch_from_samples(task, [dataset[i] for i in range(start, min(count, start + batch_size))], size)

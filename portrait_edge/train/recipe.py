@@ -22,6 +22,9 @@ ROLES = ("teacher", "student")
 PROFILES = ("cpu-quick", "gpu-full", "test")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DATA_SOURCES = ("synthetic", "reader")
+# flip: horizontal, through the task's hflip (parsing swaps left/right classes); brighten_darken: gain
+# 0.6..1.4 (seed 001); colour: per-channel gain and gamma; degrade: blur, noise, JPEG-like blockiness off.
+AUGMENTATIONS = ("flip", "brighten_darken", "colour", "degrade")
 
 
 @dataclass
@@ -42,6 +45,10 @@ class DataSection:
     #                scale for the compute of a smaller image)
     cache_dir: str | None = "runs/cache"  # where a rendered pool is kept between runs (None: not kept)
     pool_file: str | None = None  # pin a pool: load these exact samples (rendered and saved here when missing)
+    reader_options: dict[str, Any] = field(default_factory=dict)  # passed to the reader (pool: split, labels)
+    augment: list[str] = field(default_factory=list)  # any of AUGMENTATIONS, applied per sample
+    weight: float = 1.0  # this source's share of each batch, when it is one entry of `mix`
+    mix: list[Any] = field(default_factory=list)  # several sources mixed by weight: each a data section
 
 
 @dataclass
@@ -119,6 +126,27 @@ class Recipe:
         data["optimizer"]["betas"] = list(self.optimizer.betas)
         return data
 
+    def _validate_data(self, data: DataSection, where: str, bad) -> None:
+        if data.source not in DATA_SOURCES:
+            raise bad(f"{where}.source must be one of {', '.join(DATA_SOURCES)}, not {data.source!r}")
+        if data.source == "reader" and not (data.reader and data.root):
+            raise bad(f"{where}.source 'reader' needs {where}.reader (a reader name) and {where}.root (its folder)")
+        if data.pool_file and not data.pool:
+            raise bad(f"{where}.pool_file needs {where}.pool (the number of samples in the pool)")
+        if data.crop and (data.crop > self.resolution or data.crop < 0):
+            raise bad(f"{where}.crop {data.crop} must be between 1 and the resolution {self.resolution}")
+        unknown = [a for a in data.augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise bad(f"{where}.augment: unknown {', '.join(map(str, unknown))} (known: {', '.join(AUGMENTATIONS)})")
+        from portrait_edge.train.data import TRAIN_SEED_LIMIT, TRAIN_SEEDS_PER_DATA_SEED
+
+        drawn = data.pool or int(self.steps) * int(self.batch_size)
+        if data.source == "synthetic" and (
+                data.seed < 0 or data.seed * TRAIN_SEEDS_PER_DATA_SEED + drawn > TRAIN_SEED_LIMIT):
+            raise bad(f"{where}.seed {data.seed} with {drawn} samples would reach the test split's seeds "
+                      f"({TRAIN_SEED_LIMIT} and up); use seed 0..{TRAIN_SEED_LIMIT // TRAIN_SEEDS_PER_DATA_SEED - 1}"
+                      " and fewer samples, or a pool")
+
     def validate(self) -> None:
         def bad(message: str) -> PortraitEdgeError:
             where = f" in {self.source_path}" if self.source_path else ""
@@ -134,22 +162,21 @@ class Recipe:
             raise bad(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
         if self.amp not in AMP_MODES:
             raise bad(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
-        if self.data.source not in DATA_SOURCES:
-            raise bad(f"data.source must be one of {', '.join(DATA_SOURCES)}, not {self.data.source!r}")
-        if self.data.source == "reader" and not (self.data.reader and self.data.root):
-            raise bad("data.source 'reader' needs data.reader (a reader name) and data.root (its folder)")
-        if self.data.pool_file and not self.data.pool:
-            raise bad("data.pool_file needs data.pool (the number of samples in the pool)")
-        if self.data.crop and (self.data.crop > self.resolution or self.data.crop < 0):
-            raise bad(f"data.crop {self.data.crop} must be between 1 and the resolution {self.resolution}")
-        from portrait_edge.train.data import TRAIN_SEED_LIMIT, TRAIN_SEEDS_PER_DATA_SEED
-
-        drawn = self.data.pool or int(self.steps) * int(self.batch_size)
-        if self.data.source == "synthetic" and (
-                self.data.seed < 0 or self.data.seed * TRAIN_SEEDS_PER_DATA_SEED + drawn > TRAIN_SEED_LIMIT):
-            raise bad(f"data.seed {self.data.seed} with {drawn} samples would reach the test split's seeds "
-                      f"({TRAIN_SEED_LIMIT} and up); use data.seed 0..{TRAIN_SEED_LIMIT // TRAIN_SEEDS_PER_DATA_SEED - 1}"
-                      " and fewer samples, or a pool")
+        if self.data.mix:
+            for number, entry in enumerate(self.data.mix):
+                if not isinstance(entry, DataSection):
+                    self.data.mix[number] = entry = _build(DataSection, entry, f"data.mix[{number}]")
+                    for f in dataclasses.fields(entry):
+                        if f.name in ("seed", "pool", "crop", "weight"):
+                            setattr(entry, f.name, float(getattr(entry, f.name)) if f.name == "weight"
+                                    else int(getattr(entry, f.name)))
+                if entry.mix:
+                    raise bad(f"data.mix[{number}] cannot itself have a mix")
+                if entry.weight <= 0:
+                    raise bad(f"data.mix[{number}].weight must be positive, got {entry.weight}")
+                self._validate_data(entry, f"data.mix[{number}]", bad)
+        else:
+            self._validate_data(self.data, "data", bad)
         for name in ("steps", "batch_size", "resolution", "checkpoint_every", "log_every"):
             if int(getattr(self, name)) <= 0:
                 raise bad(f"{name} must be positive, got {getattr(self, name)}")

@@ -100,7 +100,7 @@ def test_detection_is_repeatable_across_threads(detections):
 
 
 def test_missing_mediapipe_is_a_clear_not_available_error(monkeypatch):
-    monkeypatch.setattr(lm_module, "_FACE_MESH", None)
+    monkeypatch.setattr(lm_module, "_FACE_MESHES", {})
     for name in ["mediapipe", *[m for m in sys.modules if m.startswith("mediapipe.")]]:
         monkeypatch.setitem(sys.modules, name, None)  # makes `import mediapipe...` fail
     with pytest.raises(NotAvailableError, match="MediaPipe 0.10.21"):

@@ -8,6 +8,7 @@ len(reader), reader[i] -> dict of numpy arrays ("image" always), reader.ids, rea
 | ppr10k             | PPR10K            | source/ + masks/ + target_a/ (target_b/, target_c/)        |
 | photometric_stereo | PhotometricStereo | one folder per subject: lights.json + center + >= 3 images |
 | folder             | PortraitFolder    | any images                                                 |
+| pool               | PoolReader        | a real-portrait pool (portrait-edge pool build) + labels   |
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from portrait_edge.data.readers.celebamask_hq import CelebAMaskHQ
 from portrait_edge.data.readers.folder import PortraitFolder
 from portrait_edge.data.readers.paired import PairedFolders
 from portrait_edge.data.readers.photometric_stereo import PhotometricStereo, fit_normals
+from portrait_edge.data.readers.pool import PoolReader
 from portrait_edge.data.readers.ppr10k import PPR10K
 from portrait_edge.errors import PortraitEdgeError
 
 READERS: dict[str, type[DatasetReader]] = {
-    cls.name: cls for cls in (CelebAMaskHQ, PairedFolders, PPR10K, PhotometricStereo, PortraitFolder)
+    cls.name: cls for cls in (CelebAMaskHQ, PairedFolders, PPR10K, PhotometricStereo, PortraitFolder, PoolReader)
 }
 
 
@@ -35,4 +37,4 @@ def open_reader(kind: str, root: str | Path, **options) -> DatasetReader:
 
 
 __all__ = ["READERS", "CelebAMaskHQ", "DatasetReader", "PPR10K", "PairedFolders", "PhotometricStereo",
-           "PortraitFolder", "fit_normals", "open_reader"]
+           "PortraitFolder", "PoolReader", "fit_normals", "open_reader"]

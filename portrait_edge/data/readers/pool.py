@@ -1,0 +1,55 @@
+"""The real-portrait pool (portrait_edge.data.pool) as a dataset reader, for training and evaluation.
+
+    open_reader("pool", POOL, split="val", labels="pseudo", task="parsing")
+
+Samples {"image": HxWx3 uint8 framed crop, "labels": HxW int64 (255 = ignore; only with `labels`)}.
+`task` keeps only photos whose source may train that task (CelebA-derived photos never reach parsing,
+normals or maskedit); with `labels`, only photos of that label set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from portrait_edge.data.readers.base import DatasetReader, Sample, resize_image, resize_nearest
+from portrait_edge.errors import PortraitEdgeError
+
+
+class PoolReader(DatasetReader):
+    name = "pool"
+
+    def __init__(self, root: str | Path, size: int | None = None, split: str | None = "train",
+                 labels: str | None = None, task: str | None = None) -> None:
+        super().__init__(root)
+        from portrait_edge.data.pool import Pool
+
+        if split not in (None, "train", "val"):
+            raise PortraitEdgeError(f"pool split must be train or val, not {split!r}")
+        self.pool = Pool(self.root, task=task, split=split)
+        self.size = size
+        self.label_set = None
+        self.indices = list(range(len(self.pool)))
+        if labels:
+            from portrait_edge.data.pseudo_labels import LabelSet
+
+            self.label_set = LabelSet(self.root, labels)
+            self.indices = [i for i in self.indices if self.pool.records[i]["key"] in self.label_set]
+        if not self.indices:
+            raise PortraitEdgeError(f"pool {self.root} has no {split or 'any'} photos"
+                                    f"{f' for {task}' if task else ''}{f' with labels {labels!r}' if labels else ''}")
+        self.ids = [self.pool.records[i]["key"] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def load(self, index: int) -> Sample:
+        i = self.indices[index]
+        size = self.size or 256
+        crop_size = 512 if size > 256 and 512 in self.pool.summary["sizes"] else 256
+        sample: Sample = {"image": resize_image(self.pool.image(i, crop_size), size)}
+        if self.label_set is not None:
+            labels = self.label_set.labels(self.pool.records[i]["key"])
+            sample["labels"] = resize_nearest(labels, size).astype(np.int64)
+        return sample
