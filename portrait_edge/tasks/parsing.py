@@ -28,6 +28,8 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     intersection = (probabilities * one_hot).sum((0, 2, 3))
     total = probabilities.sum((0, 2, 3)) + one_hot.sum((0, 2, 3))
     present = one_hot.sum((0, 2, 3)) > 0
+    if not present.any():  # nothing labelled in the batch
+        return logits.sum() * 0
     dice = (2 * intersection + 1) / (total + 1)
     return 1 - dice[present].mean()
 

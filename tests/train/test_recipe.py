@@ -65,3 +65,21 @@ def test_overrides_and_bad_yaml(tmp_path):
         load_recipe(path)
     with pytest.raises(PortraitEdgeError, match="not found"):
         load_recipe(tmp_path / "missing.yaml")
+
+
+def test_a_mix_of_sources_is_validated_entry_by_entry():
+    import pytest
+
+    from portrait_edge.errors import PortraitEdgeError
+    from portrait_edge.train.recipe import DataSection, recipe_from_dict
+
+    base = {"task": "parsing", "role": "teacher", "steps": 10}
+    recipe = recipe_from_dict({**base, "data": {"mix": [
+        {"weight": 2, "source": "synthetic", "pool": 8, "augment": ["colour"]},
+        {"weight": 1, "source": "reader", "reader": "pool", "root": "/x", "reader_options": {"split": "train"}}]}})
+    assert all(isinstance(m, DataSection) for m in recipe.data.mix)
+    assert recipe.data.mix[0].weight == 2.0 and recipe.data.mix[1].reader_options == {"split": "train"}
+    for bad, match in (({"weight": 0}, "weight must be positive"), ({"augment": ["spin"]}, "unknown spin"),
+                       ({"source": "reader"}, "needs data.mix\\[0\\].reader"), ({"colour": 1}, "unknown field")):
+        with pytest.raises(PortraitEdgeError, match=match):
+            recipe_from_dict({**base, "data": {"mix": [bad]}})

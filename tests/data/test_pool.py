@@ -1,0 +1,124 @@
+"""The real-portrait pool, built from renders the test writes (Face Mesh finds faces in them)."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from portrait_edge.errors import PortraitEdgeError
+
+pytest.importorskip("mediapipe")
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    from portrait_edge.data.synth.render import render_batch
+
+    folder = tmp_path_factory.mktemp("photos")
+    images = (render_batch(5, seed=3, size=256).image.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"face{i}.jpg", quality=95)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "copy.jpg").write_bytes((folder / "face0.jpg").read_bytes())
+    # the same photo, 2 levels brighter, losslessly saved: other bytes, the same difference hash
+    Image.fromarray(np.clip(images[1].astype(int) + 2, 0, 255).astype(np.uint8)).save(folder / "sub" / "near.png")
+    Image.fromarray(images[2]).convert("L").convert("RGB").save(folder / "gray.jpg")
+    Image.fromarray(np.tile(np.array([120, 180, 60], np.uint8), (200, 200, 1))).save(folder / "blank.png")
+    (folder / "notes.jpg").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pool_dir(photo_folder, tmp_path_factory):
+    from portrait_edge.data.pool import Source, build_pool
+
+    out = tmp_path_factory.mktemp("pools") / "pool"
+    build_pool([Source(str(photo_folder), "renders", "test licence")], out, sizes=(128, 256), val_percent=40,
+               workers=2, show_progress=False)
+    return out
+
+
+def test_build_keeps_faces_and_rejects_the_rest_with_reasons(pool_dir):
+    summary = json.loads((pool_dir / "pool.json").read_text())
+    counts = summary["counts"]
+    assert counts["seen"] == 10 and counts["kept"] == 5
+    assert counts["rejected"] == {"exact_duplicate": 1, "near_duplicate": 1, "grayscale": 1, "no_face": 1,
+                                  "unreadable": 1}
+    assert summary["sources"][0]["licence"] == "test licence"
+    assert not list(pool_dir.parent.glob(".pool.building-*"))
+
+
+def test_manifest_checksums_match_the_stored_crops(pool_dir):
+    from portrait_edge.data.pool import Pool
+
+    pool = Pool(pool_dir)
+    assert len(pool) == 5
+    for i, record in enumerate(pool.records):
+        for size in ("128", "256"):
+            data = pool.crop_bytes(i, int(size))
+            assert hashlib.sha256(data).hexdigest() == record["crops"][size]["sha256"]
+        assert pool.image(i, 128).shape == (128, 128, 3)
+        assert pool.landmarks(i).shape == (478, 3)
+        assert record["split"] in ("train", "val")
+    assert {r["split"] for r in pool.records} == {"train", "val"}  # 40% val of 5 photos: both occur
+
+
+def test_framed_renders_come_back_at_the_engines_framing(pool_dir):
+    """The renders were made at the engine's framing, so re-framing them keeps the face near its size."""
+    from portrait_edge.data.pool import Pool
+
+    pool = Pool(pool_dir)
+    sides = [r["square"]["side"] for r in pool.records]
+    assert all(0.7 * 256 < side < 1.3 * 256 for side in sides), sides  # engine: box side 0.44 +- 0.06
+
+
+def test_build_refuses_an_existing_folder_and_a_missing_source(pool_dir, tmp_path):
+    from portrait_edge.data.pool import Source, build_pool
+
+    with pytest.raises(PortraitEdgeError, match="already exists"):
+        build_pool([Source(str(tmp_path), "x", "y")], pool_dir)
+    with pytest.raises(PortraitEdgeError, match="not a folder"):
+        build_pool([Source(str(tmp_path / "missing"), "x", "y")], tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_task_restricted_sources_are_left_out_for_other_tasks(photo_folder, tmp_path):
+    from portrait_edge.data.pool import Pool, Source, build_pool
+
+    build_pool([Source(str(photo_folder), "shadow-only", "l", tasks=("shadow",))], tmp_path / "p", workers=1,
+               show_progress=False)
+    assert len(Pool(tmp_path / "p", task="shadow")) == 5
+    assert len(Pool(tmp_path / "p", task="parsing")) == 0
+
+
+def test_pseudo_labels_and_reader(pool_dir, tmp_path):
+    from portrait_edge.data.pseudo_labels import IGNORE, LabelSet, label_pool
+    from portrait_edge.data.readers import open_reader
+    from portrait_edge.labels import CLASS_ID
+
+    summary = label_pool(pool_dir, "portrait_edge/weights/parsing_teacher.safetensors", "t", show_progress=False)
+    assert summary["photos"] == 5
+    labels = LabelSet(pool_dir, "t")
+    reader = open_reader("pool", pool_dir, split=None, labels="t", task="parsing", size=128)
+    sample = reader[0]
+    assert sample["image"].shape == (128, 128, 3) and sample["labels"].shape == (128, 128)
+    full = labels.labels(reader.ids[0])
+    present = set(np.unique(full).tolist())
+    for name in ("skin", "nose", "u_lip", "l_lip", "background"):
+        assert CLASS_ID[name] in present, name
+    assert IGNORE in present
+    with pytest.raises(PortraitEdgeError, match="already exists"):
+        label_pool(pool_dir, "portrait_edge/weights/parsing_teacher.safetensors", "t", show_progress=False)
+
+
+def test_cli_build_prints_a_summary(photo_folder, tmp_path, capsys):
+    from portrait_edge.cli import main
+
+    rc = main(["pool", "build", "--from", str(photo_folder), "--source-name", "r", "--licence", "l",
+               "--out", str(tmp_path / "p"), "--workers", "1", "--no-progress"])
+    assert rc == 0
+    assert "kept 5 of 10 photos" in capsys.readouterr().out
+    rc = main(["pool", "build", "--from", str(tmp_path / "nope"), "--out", str(tmp_path / "q")])
+    assert rc == 2
