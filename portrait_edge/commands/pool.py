@@ -52,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     label.add_argument("--pool", required=True, help="a built pool folder")
     label.add_argument("--teacher", required=True, help="a parsing checkpoint for the classes Face Mesh does not outline")
     label.add_argument("--name", default="pseudo", help="label set name: POOL/labels/<name> (default pseudo)")
-    label.add_argument("--limit", type=positive_int, default=None, help="label only the first N photos")
+    label.add_argument("--limit", type=positive_int, default=None,
+                       help="label N train photos (a fixed subset spread over the sources; default all)")
+    label.add_argument("--val-limit", type=positive_int, default=None, help="label N val photos (default all)")
     label.add_argument("--no-progress", action="store_true")
 
     preview = actions.add_parser("preview", help="a contact sheet of a task's real-photo pairs")
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "label":
         from portrait_edge.data.pseudo_labels import label_pool
 
-        summary = label_pool(args.pool, args.teacher, args.name, args.limit, not args.no_progress)
+        summary = label_pool(args.pool, args.teacher, args.name, args.limit, not args.no_progress,
+                             val_limit=args.val_limit)
         print(json.dumps(summary, indent=2))
         return 0
     from portrait_edge.data.real_pairs import preview_sheet

@@ -392,7 +392,8 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
 class Pool:
     """A built pool, read lazily: records from manifest.jsonl, crops by (shard, offset) on demand."""
 
-    def __init__(self, root: str | Path, task: str | None = None, split: str | None = None) -> None:
+    def __init__(self, root: str | Path, task: str | None = None, split: str | None = None,
+                 landmarks: bool = True) -> None:
         self.root = Path(root)
         summary_path = self.root / "pool.json"
         if not summary_path.is_file():
@@ -407,6 +408,8 @@ class Pool:
             for line in manifest:
                 record = json.loads(line)
                 if record["source"] in allowed and (split is None or record["split"] == split):
+                    if not landmarks:  # 478 x 3 floats per photo: most of a record's memory
+                        del record["landmarks"]
                     self.records.append(record)
 
     def __len__(self) -> int:

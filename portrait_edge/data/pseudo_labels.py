@@ -131,18 +131,17 @@ def _png(labels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _subset(pool, limit: int | None) -> list[int]:
-    """All val photos, and train photos in a fixed hash order (spread over sources) up to limit."""
-    val = [i for i, r in enumerate(pool.records) if r["split"] == "val"]
-    train = sorted((i for i, r in enumerate(pool.records) if r["split"] == "train"),
-                   key=lambda i: hashlib.sha256(pool.records[i]["key"].encode()).hexdigest())
-    if limit is not None:
-        train = train[:max(0, limit - len(val))]
-    return sorted(val + train)
+def _subset(pool, limit: int | None, val_limit: int | None) -> list[int]:
+    """Train and val photos in a fixed hash order (so a subset is spread over the sources), the first
+    `limit` train and `val_limit` val ones (None: all)."""
+    def ordered(split: str) -> list[int]:
+        return sorted((i for i, r in enumerate(pool.records) if r["split"] == split),
+                      key=lambda i: hashlib.sha256(pool.records[i]["key"].encode()).hexdigest())
+    return sorted(ordered("train")[:limit] + ordered("val")[:val_limit])
 
 
 def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", limit: int | None = None,
-               show_progress: bool = True, batch_size: int = 16) -> dict[str, Any]:
+               show_progress: bool = True, batch_size: int = 16, val_limit: int | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
     from portrait_edge.data.pool import Pool
@@ -160,7 +159,7 @@ def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", 
     staging = target.parent / f".{name}.labelling-{os.getpid()}"
     staging.mkdir(parents=True)
     try:
-        summary = _label_into(staging, pool, model, _subset(pool, limit), show_progress, batch_size, tqdm)
+        summary = _label_into(staging, pool, model, _subset(pool, limit, val_limit), show_progress, batch_size, tqdm)
         summary.update({"teacher": str(teacher), "teacher_sha256": _sha256(weights_path(teacher)),
                         "teacher_card": {k: card.get(k) for k in ("task", "role", "arch", "name")}})
         (staging / "labels.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -17,6 +17,7 @@ count; on CUDA up to non-deterministic kernels).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -104,15 +105,17 @@ def _load_teacher(recipe: Recipe, task: TaskSpec, device: torch.device) -> nn.Mo
 
 
 def _load_init(model: nn.Module, path: str, task: TaskSpec, arch: str, arch_kwargs: dict[str, Any]) -> None:
-    """Starts `model` from the weights of checkpoint `path` (same task, arch and arch kwargs)."""
+    """Starts `model` from the weights of checkpoint `path`: same task and arch; arch kwargs may differ
+    only in ways that leave every tensor's name and shape alone (e.g. a student's upsampling mode)."""
     state, card = load_checkpoint(path)
     found = (card.get("task"), card.get("arch"), card.get("arch_kwargs") or {})
-    if found != (task.id, arch, arch_kwargs):
+    if found[:2] != (task.id, arch):
         raise PortraitEdgeError(f"model.init {path} holds {found[1]!r} {found[2]} for task {found[0]!r}; "
                                 f"the recipe builds {arch!r} {arch_kwargs} for {task.id!r}")
     reference = model.state_dict()
-    if set(state) != set(reference):
-        raise PortraitEdgeError(f"model.init {path}: its tensors do not match the model's ({len(state)} vs {len(reference)})")
+    if set(state) != set(reference) or any(state[k].shape != reference[k].shape for k in state):
+        raise PortraitEdgeError(f"model.init {path}: its tensors do not match the model's "
+                                f"({found[1]!r} {found[2]} vs {arch_kwargs})")
     model.load_state_dict({name: tensor.to(reference[name].dtype) for name, tensor in state.items()})
 
 
@@ -210,9 +213,37 @@ class Trainer:
         multiple = max(getattr(self.model, "size_multiple", 32), getattr(self.teacher, "size_multiple", 32))
         return max(multiple, (self.recipe.resolution // multiple) * multiple)
 
+    def _data_card(self) -> dict[str, Any]:
+        """What the model was trained on: each source (a mix lists every entry with its weight), and for
+        a real-portrait pool its sources with their licences (pool.json), so model cards can say so."""
+        recipe = self.recipe
+
+        def entry(data, weight: float | None = None) -> dict[str, Any]:
+            out = {"source": data.source, "reader": data.reader, "root": data.root, "data_seed": data.seed,
+                   "pool": data.pool, "crop": data.crop, "pool_file": data.pool_file,
+                   "engine_fingerprint": self._engine() if data.source == "synthetic" else None}
+            if weight is not None:
+                out["weight"] = weight
+            if data.augment:
+                out["augment"] = list(data.augment)
+            if data.reader_options:
+                out["reader_options"] = dict(data.reader_options)
+            if data.reader == "pool" and data.root:
+                summary_path = Path(data.root) / "pool.json"
+                if summary_path.is_file():
+                    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+                    task = (data.reader_options or {}).get("task")
+                    out["pool_sources"] = [{"name": s["name"], "licence": s["licence"], "kept": s["kept"]}
+                                           for s in summary["sources"] if task is None or task in s["tasks"]]
+            return out
+
+        card = {"mix": [entry(m, m.weight) for m in recipe.data.mix]} if recipe.data.mix else entry(recipe.data)
+        card["samples_seen"] = self.step * recipe.batch_size
+        return card
+
     def _engine(self) -> str:
         """The fingerprint of the engine that rendered the training data (a pinned pool may be older)."""
-        if self.recipe.data.pool:
+        if self.recipe.data.pool or self.recipe.data.mix:
             return getattr(self.source, "engine", None) or "unknown (pool rendered before fingerprints were recorded)"
         return engine_fingerprint()
 
@@ -239,11 +270,7 @@ class Trainer:
             "batch_size": recipe.batch_size,
             "world_size": self.context.world_size,
             "seed": recipe.seed,
-            "data": {"source": recipe.data.source, "reader": recipe.data.reader, "root": recipe.data.root,
-                     "data_seed": recipe.data.seed, "pool": recipe.data.pool, "crop": recipe.data.crop,
-                     "pool_file": recipe.data.pool_file,
-                     "engine_fingerprint": self._engine() if recipe.data.source == "synthetic" else None,
-                     "samples_seen": self.step * recipe.batch_size},
+            "data": self._data_card(),
             "train_seconds": round(self.elapsed, 1),
             "device": str(self.device),
             "recipe_path": recipe.source_path,

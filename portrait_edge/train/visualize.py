@@ -5,7 +5,12 @@
 
 writes <out>/parsing_real_<portrait>.png: per portrait, the input and one overlay per checkpoint. The
 portraits are the real photos that ship inside installed packages (skimage's astronaut, matplotlib's
-grace_hopper.jpg), cropped square around the face and resized to the model's resolution.
+grace_hopper.jpg), framed by portrait_edge.framing and resized to the model's resolution.
+
+    python -m portrait_edge.train.visualize --pool POOL --n 8 --checkpoint A --checkpoint B --out docs/images
+
+writes <out>/parsing_pool_val.png instead: rows = the first N validation photos of a real-portrait pool
+(people never trained on), columns = photo, then one overlay per checkpoint.
 """
 
 from __future__ import annotations
@@ -57,36 +62,13 @@ def real_portraits() -> dict[str, np.ndarray]:
     return portraits
 
 
-def face_square(image: np.ndarray) -> tuple[int, int, int]:
-    """(top, left, side) of a square around the face: MediaPipe face detection when it finds one
-    (the box grown to take in hair and shoulders, like the synthetic framing), else a centred square."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    box = (max(0, (height - side) // 2), (width - side) // 2, side)
-    try:
-        import mediapipe as mp
-
-        with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as detector:
-            found = detector.process(image)
-        if found.detections:
-            rel = found.detections[0].location_data.relative_bounding_box
-            cx = (rel.xmin + rel.width / 2) * width
-            cy = (rel.ymin + rel.height / 2) * height
-            side = int(min(max(rel.width * width, rel.height * height) * 2.2, height, width))
-            top = int(np.clip(cy - side * 0.45, 0, height - side))
-            left = int(np.clip(cx - side / 2, 0, width - side))
-            box = (top, left, side)
-    except Exception:  # no MediaPipe, or it failed: the centred square
-        pass
-    return box
-
-
 def prepare(image: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
+    """The face framed as every model sees it (portrait_edge.framing, Face Mesh landmarks)."""
+    from portrait_edge import framing
+    from portrait_edge.data.pool import find_landmarks
 
-    top, left, side = face_square(image)
-    crop = image[top: top + side, left: left + side]
-    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS))
+    crop, _ = framing.crop(image, framing.face_square(find_landmarks(image)), size)
+    return crop
 
 
 @torch.no_grad()
@@ -104,10 +86,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", action="append", required=True, help="parsing checkpoint (repeatable)")
     parser.add_argument("--out", default="docs/images")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--pool", default=None, help="draw validation photos of this real-portrait pool instead")
+    parser.add_argument("--n", type=int, default=8, help="photos from --pool (default 8)")
     args = parser.parse_args(argv)
     models = [load_model(path) for path in args.checkpoint]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.pool:
+        from portrait_edge.data.readers.pool import PoolReader
+
+        reader = PoolReader(args.pool, size=args.size, split="val", task="parsing")
+        rows = []
+        for i in range(min(args.n, len(reader))):
+            image = reader[i]["image"]
+            rows.append(np.concatenate([image] + [overlay(image, predict_labels(m, image)) for m, _ in models], axis=1))
+        target = out / "parsing_pool_val.png"
+        Image.fromarray(np.concatenate(rows, axis=0)).save(target)
+        print(f"{target}: {len(rows)} val photos: input | " + " | ".join(str(p) for p in args.checkpoint))
+        return 0
     for name, photo in real_portraits().items():
         image = prepare(photo, args.size)
         panels = [image] + [overlay(image, predict_labels(model, image)) for model, _ in models]

@@ -1,0 +1,108 @@
+"""Model cards: a human-readable <checkpoint>.md beside each shipped checkpoint, made from its JSON card.
+
+    python -m portrait_edge.train.model_card portrait_edge/weights/parsing_*.safetensors
+
+Says what the model is, what it was trained on (every data source, with the upstream licences of the
+real photos, from the card's data section), what it is for, its known limits, and its metrics with the
+split and the number of samples each was measured on. The limits come from `LIMITS` (per task, kept
+with the code that knows them) plus the licence rule: weights trained on research / non-commercial
+photos inherit those terms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from portrait_edge.train.checkpoint import load_checkpoint
+
+INTENDED_USE = {
+    "parsing": "19-class face parsing (CelebAMask-HQ classes) of one framed face (portrait_edge.framing), "
+               "as the mask source for portrait edits in research prototypes and demos.",
+}
+LIMITS = {
+    "parsing": [
+        "Real-photo quality has not been measured against human labels: the project has no labelled real "
+        "photos. Its real-photo number is agreement with pseudo-labels (Face Mesh for the inner face, selfie "
+        "segmentation for person vs background, a renders-trained teacher for hair, ears, neck, cloth, hats), "
+        "a proxy that rewards copying those sources, including their mistakes.",
+        "Inner-face classes are learned mostly from Face Mesh outlines on real photos, so they cannot be much "
+        "better than Face Mesh; outer classes from a teacher trained on renders (hair vs cloth vs hat are "
+        "often confused on dark clothes and hair tops).",
+        "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT) plus UTKFace's "
+        "mixed ages and ethnicities and GAN faces; other groups, profiles beyond ~45 deg yaw, heavy makeup "
+        "and occlusions are under-represented.",
+    ],
+}
+
+
+def _sources(data: dict[str, Any]) -> list[str]:
+    entries = data.get("mix") or [data]
+    lines = []
+    for entry in entries:
+        share = f"{entry['weight']:g} of the mix: " if "weight" in entry else ""
+        head = len(lines)
+        if entry.get("source") == "synthetic":
+            lines.append(f"- {share}the built-in synthetic portrait engine ({entry.get('pool') or 'streamed'} "
+                         f"renders, engine {entry.get('engine_fingerprint')}), made by this project; no licence "
+                         "restrictions.")
+        else:
+            lines.append(f"- {share}real photos: reader `{entry.get('reader')}` ({entry.get('reader_options') or {}})")
+            for source in entry.get("pool_sources", []):
+                lines.append(f"  - {source['name']}: {source['kept']} photos in the pool; licence: {source['licence']}")
+        if entry.get("augment"):
+            lines[head] += f" Augmentation: {', '.join(entry['augment'])}."
+    return lines
+
+
+def _metrics(metrics: dict[str, Any]) -> list[str]:
+    lines = ["| split | samples | size | mIoU | mean F1 |", "|---|---:|---:|---:|---:|"]
+    for split, record in metrics.items():
+        if isinstance(record, dict) and "miou" in record:
+            lines.append(f"| {split} | {int(record.get('n', 0))} | {record.get('size', '')} | "
+                         f"{record['miou']:.4f} | {record.get('mean_f1', float('nan')):.4f} |")
+    return lines if len(lines) > 2 else ["(no metrics recorded)"]
+
+
+def render(card: dict[str, Any], name: str) -> str:
+    task = card["task"]
+    real = any(e.get("pool_sources") for e in (card["data"].get("mix") or [card["data"]]))
+    licence = ("Research and non-commercial use only: the weights were trained on photos whose licences are "
+               "research / non-commercial or unstated (listed above), and inherit those terms." if real else
+               "Trained only on this project's synthetic renders.")
+    parts = [
+        f"# {name}", "",
+        f"{task} {card['role']} ({card['arch']} {card.get('arch_kwargs') or {}}), {card['params']:,} parameters, "
+        f"{card['macs_at_256'] / 1e9:.2f} GMACs at 256 px; {card['steps']} steps, batch {card['batch_size']}, "
+        f"recipe `{card.get('recipe_path')}`; weights sha256 `{card.get('sha256')}`.", "",
+        "## Intended use", INTENDED_USE.get(task, f"The {task} network of portrait-edge, on framed faces."), "",
+        "## Training data", *_sources(card["data"]), "",
+        "## Licence", licence, "",
+        "## Metrics", *_metrics(card.get("metrics") or {}), "",
+        "## Known limits", *[f"- {line}" for line in LIMITS.get(task, ["Not measured on real photos."])], "",
+    ]
+    if card.get("teacher"):
+        parts[2] += f" Distilled from `{card['teacher']['path']}` (sha256 `{card['teacher']['sha256'][:16]}...`)."
+    return "\n".join(parts)
+
+
+def write_model_card(checkpoint: str | Path) -> Path:
+    from portrait_edge.atomic import write_text_atomic
+
+    _, card = load_checkpoint(checkpoint)
+    path = Path(checkpoint).with_suffix(".md")
+    write_text_atomic(path, render(card, Path(checkpoint).stem) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="+")
+    for checkpoint in parser.parse_args(argv).checkpoints:
+        print(write_model_card(checkpoint))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
