@@ -342,7 +342,7 @@ def test_portrait_folder_errors(tmp_path):
 
 
 def test_registry_and_common_interface(tmp_path):
-    assert set(READERS) == {"celebamask_hq", "paired", "ppr10k", "photometric_stereo", "folder"}
+    assert set(READERS) == {"celebamask_hq", "paired", "ppr10k", "photometric_stereo", "folder", "pool"}
     _save(tmp_path / "a.png", _solid(7))
     reader = open_reader("folder", tmp_path)
     assert len(reader) == 1 and reader.name == "folder" and "samples=1" in repr(reader)
