@@ -85,6 +85,16 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
     return meta
 
 
+def _model_card(export: dict[str, Any]) -> Path | None:
+    from portrait_edge.edge.artifacts import REPO_ROOT
+
+    path = (export.get("source") or {}).get("path")
+    if not path:
+        return None
+    card = (REPO_ROOT / path).with_suffix(".md")
+    return card if card.is_file() else None
+
+
 def _collect(task_dir: Path, recipe: EdgeRecipe, wanted: tuple[str, ...], log) -> tuple[dict, dict, list]:
     export = read_json(task_dir / EXPORT_JSON, "export manifest")
     if not (task_dir / VERIFY_JSON).is_file():
@@ -135,6 +145,9 @@ def _write_platform(root: Path, platform: str, tasks: list[tuple[Path, EdgeRecip
         meta = _task_metadata(export, verify, files, platform)
         if platform == "android" and export["labels"]:
             (out / "labels.txt").write_text("\n".join(export["labels"]) + "\n")
+        card = _model_card(export)
+        if card is not None:  # the source checkpoint's model card (data, licences, limits, metrics)
+            shutil.copyfile(card, out / "MODEL_CARD.md")
         write_json_atomic(out / "metadata.json", meta)
         snippet = (out / f"{camel(task_id)}Example.kt", kotlin(meta)) if platform == "android" else \
                   (out / f"{camel(task_id)}Example.swift", swift(meta))
