@@ -25,7 +25,7 @@ fun mapAsset(context: Context, path: String): MappedByteBuffer =
 // LiteRT: parsing_int8.tflite takes NHWC int8 [1, 256, 256, 3], returns NHWC int8 [1, 256, 256, 19].
 fun runLiteRT(context: Context, bitmap: Bitmap): FloatArray {  // bitmap: 256x256
     val interpreter = Interpreter(mapAsset(context, "parsing/parsing_int8.tflite"), Interpreter.Options().setNumThreads(2))
-    val inScale = 0.0038287628f; val inZero = -128
+    val inScale = 0.00382876187f; val inZero = -128
     val input = ByteBuffer.allocateDirect(196608).order(ByteOrder.nativeOrder())
     for (y in 0 until 256) for (x in 0 until 256) {
         val p = bitmap.getPixel(x, y)
@@ -38,7 +38,7 @@ fun runLiteRT(context: Context, bitmap: Bitmap): FloatArray {  // bitmap: 256x25
     interpreter.run(input, output)
     interpreter.close()
     output.rewind()
-    val outScale = 0.261940032f; val outZero = 23
+    val outScale = 0.278020561f; val outZero = 24
     return FloatArray(1245184) { (output.get().toInt() - outZero) * outScale }  // NHWC, real values
 }
 

@@ -145,6 +145,7 @@ def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", 
     from tqdm import tqdm
 
     from portrait_edge.data.pool import Pool
+    from portrait_edge.edge.artifacts import sha256_of
     from portrait_edge.train.checkpoint import load_model, weights_path
 
     pool = Pool(pool_dir, task="parsing")
@@ -160,7 +161,7 @@ def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", 
     staging.mkdir(parents=True)
     try:
         summary = _label_into(staging, pool, model, _subset(pool, limit, val_limit), show_progress, batch_size, tqdm)
-        summary.update({"teacher": str(teacher), "teacher_sha256": _sha256(weights_path(teacher)),
+        summary.update({"teacher": str(teacher), "teacher_sha256": sha256_of(weights_path(teacher)),
                         "teacher_card": {k: card.get(k) for k in ("task", "role", "arch", "name")}})
         (staging / "labels.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         os.replace(staging, target)
@@ -168,14 +169,6 @@ def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pseudo_label_one(image: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person: np.ndarray,
