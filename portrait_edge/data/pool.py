@@ -319,7 +319,8 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
             yield job
 
     if workers > 1:
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+        # spawn, not fork: a forked copy of a process that already runs a MediaPipe graph aborts
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
         results = pool.imap(_worker, job_stream(), chunksize=8)
     else:
         pool = None
