@@ -241,22 +241,24 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     return tar.offset - padded
 
 
-class _ShardWriter:
-    def __init__(self, folder: Path, size: int) -> None:
-        self.folder, self.size = folder, size
+class ShardWriter:
+    """Appends files to numbered tar shards of SHARD_SIZE members: folder/<prefix><nnnnn>.tar."""
+
+    def __init__(self, folder: Path, prefix: str) -> None:
+        self.folder, self.prefix = folder, prefix
         self.index, self.count, self.tar, self.name = -1, SHARD_SIZE, None, ""
 
-    def add(self, key: str, data: bytes) -> dict[str, Any]:
+    def add(self, member: str, data: bytes) -> dict[str, Any]:
+        """Writes one member; returns where its bytes are: shard (relative to folder), offset, length."""
         if self.count >= SHARD_SIZE:
             self.close()
             self.index += 1
             self.count = 0
-            self.name = f"shards/s{self.size}-{self.index:05d}.tar"
+            self.name = f"{self.prefix}{self.index:05d}.tar"
             self.tar = tarfile.open(self.folder / self.name, "w", format=tarfile.USTAR_FORMAT)
-        offset = add_member(self.tar, f"{key}.jpg", data)
+        offset = add_member(self.tar, member, data)
         self.count += 1
-        return {"shard": self.name, "offset": offset, "length": len(data),
-                "sha256": hashlib.sha256(data).hexdigest()}
+        return {"shard": self.name, "offset": offset, "length": len(data)}
 
     def close(self) -> None:
         if self.tar is not None:
@@ -290,6 +292,10 @@ def build_pool(sources: list[Source], out: str | Path, sizes: tuple[int, ...] = 
     return summary
 
 
+def _stored(writer: ShardWriter, key: str, data: bytes) -> dict[str, Any]:
+    return {**writer.add(f"{key}.jpg", data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def _jobs(sources: list[Source], sizes: tuple[int, ...], limit: int | None) -> Iterator[tuple[int, Path, tuple]]:
     count = 0
     for number, source in enumerate(sources):
@@ -307,7 +313,7 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
     started = time.time()
     stats = BuildStats()
     per_source = [BuildStats() for _ in sources]
-    writers = {size: _ShardWriter(folder, size) for size in sizes}
+    writers = {size: ShardWriter(folder, f"shards/s{size}-") for size in sizes}
     exact: set[str] = set()
     near = NearDuplicates()
     jobs = _jobs(sources, sizes, limit)
@@ -356,7 +362,7 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
                           "split": split_of(identity, val_percent), "identity": hashlib.sha256(identity.encode()).hexdigest()[:16],
                           "photo_size": result["photo_size"], "face_box": result["face_box"],
                           "square": result["square"], "valid": result["valid"], "dhash": f"{result['dhash']:064x}",
-                          "crops": {str(size): writers[size].add(key, result["crops"][size]) for size in sizes},
+                          "crops": {str(size): _stored(writers[size], key, result["crops"][size]) for size in sizes},
                           "landmarks": result["landmarks"]}
                 manifest.write(json.dumps(record, separators=(",", ":")) + "\n")
                 stats.kept += 1
@@ -394,7 +400,7 @@ class Pool:
     """A built pool, read lazily: records from manifest.jsonl, crops by (shard, offset) on demand."""
 
     def __init__(self, root: str | Path, task: str | None = None, split: str | None = None,
-                 landmarks: bool = True) -> None:
+                 keep_landmarks: bool = True) -> None:
         self.root = Path(root)
         summary_path = self.root / "pool.json"
         if not summary_path.is_file():
@@ -409,7 +415,7 @@ class Pool:
             for line in manifest:
                 record = json.loads(line)
                 if record["source"] in allowed and (split is None or record["split"] == split):
-                    if not landmarks:  # 478 x 3 floats per photo: most of a record's memory
+                    if not keep_landmarks:  # 478 x 3 floats per photo: most of a record's memory
                         del record["landmarks"]
                     self.records.append(record)
 

@@ -32,7 +32,6 @@ import io
 import json
 import os
 import shutil
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,6 @@ MESH_REGION_CLASS = {1: "skin", 2: "nose", 3: "brow", 4: "eye", 5: "lip", 6: "mo
 OUTER_CLASSES = ("hair", "hat", "l_ear", "r_ear", "ear_r", "neck", "neck_l", "cloth", "eye_g")
 PERSON_LOW, PERSON_HIGH, TEACHER_SURE = 0.3, 0.7, 0.5
 HAT_SURE = 0.9  # the renders teacher calls the top of real hair "hat": hats need more confidence
-SHARD_SIZE = 1000
 LEFT_EYE_CENTRE = "left_eye"
 
 
@@ -184,12 +182,12 @@ def pseudo_label_one(image: np.ndarray, landmarks: np.ndarray, valid: np.ndarray
 
 
 def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bool, batch_size: int, tqdm) -> dict:
-    from portrait_edge.data.pool import add_member
+    from portrait_edge.data.pool import ShardWriter
 
     segmenter = _selfie_segmenter()
     counts = np.zeros(NUM_CLASSES + 1, np.int64)  # last = ignored
     index: dict[str, dict[str, Any]] = {}
-    tar, shard_name, in_shard, shard_number = None, "", SHARD_SIZE, -1
+    shards = ShardWriter(folder, "labels-")
     progress = tqdm(total=len(indices), desc="pseudo-labels", unit="photo", disable=not show_progress)
     try:
         for start in range(0, len(indices), batch_size):
@@ -203,22 +201,12 @@ def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bo
                 labels = pseudo_label_one(image, pool.landmarks(i), pool.valid_mask(i), person, probs)
                 counts += np.bincount(np.where(labels == IGNORE, NUM_CLASSES, labels).ravel(),
                                       minlength=NUM_CLASSES + 1)
-                if in_shard >= SHARD_SIZE:
-                    if tar is not None:
-                        tar.close()
-                    shard_number += 1
-                    shard_name, in_shard = f"labels-{shard_number:05d}.tar", 0
-                    tar = tarfile.open(folder / shard_name, "w", format=tarfile.USTAR_FORMAT)
-                data = _png(labels)
                 key = pool.records[i]["key"]
-                offset = add_member(tar, f"{key}.png", data)
-                index[key] = {"shard": shard_name, "offset": offset, "length": len(data)}
-                in_shard += 1
+                index[key] = shards.add(f"{key}.png", _png(labels))
             progress.update(len(chunk))
     finally:
         progress.close()
-        if tar is not None:
-            tar.close()
+        shards.close()
         segmenter.close()
     (folder / "index.json").write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
     from portrait_edge.labels import CELEBAMASK_HQ_CLASSES

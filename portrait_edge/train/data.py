@@ -44,6 +44,11 @@ def collate(samples: list[Batch]) -> Batch:
     )
 
 
+def sample_of(batch: Batch, i: int) -> Batch:
+    """Sample i of a batch, as a batch of one."""
+    return Batch(batch.inputs[i: i + 1], batch.target[i: i + 1], {k: v[i: i + 1] for k, v in batch.extras.items()})
+
+
 def render_samples(task: TaskSpec, seeds: list[int], size: int, progress: str | None = None,
                    device: torch.device | str = "cpu") -> Batch:
     """One synthetic sample per seed (make_batch(1, seed)), so a sample never depends on its batch."""
@@ -297,7 +302,7 @@ class AugmentedSource:
         batch = self.source.draw(positions)
         parts = []
         for i, position in enumerate(positions):
-            sample = Batch(batch.inputs[i: i + 1], batch.target[i: i + 1], {k: v[i: i + 1] for k, v in batch.extras.items()})
+            sample = sample_of(batch, i)
             generator = torch.Generator().manual_seed(self.data_seed * 104_729 + int(position) * 2 + 1)
             parts.append(augment_sample(self.task, sample, self.augment, generator))
         return collate(parts)
@@ -331,9 +336,7 @@ class MixedSource:
             mine = [(i, p) for i, (p, c) in enumerate(zip(positions, chosen)) if c == k]
             if mine:
                 got = source.draw([p for _, p in mine])
-                parts.extend((i, Batch(got.inputs[j: j + 1], got.target[j: j + 1],
-                                       {key: v[j: j + 1] for key, v in got.extras.items()}))
-                             for j, (i, _) in enumerate(mine))
+                parts.extend((i, sample_of(got, j)) for j, (i, _) in enumerate(mine))
         parts.sort(key=lambda item: item[0])
         return collate([b for _, b in parts])
 

@@ -164,12 +164,6 @@ class Recipe:
             raise bad(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if self.data.mix:
             for number, entry in enumerate(self.data.mix):
-                if not isinstance(entry, DataSection):
-                    self.data.mix[number] = entry = _build(DataSection, entry, f"data.mix[{number}]")
-                    for f in dataclasses.fields(entry):
-                        if f.name in ("seed", "pool", "crop", "weight"):
-                            setattr(entry, f.name, float(getattr(entry, f.name)) if f.name == "weight"
-                                    else int(getattr(entry, f.name)))
                 if entry.mix:
                     raise bad(f"data.mix[{number}] cannot itself have a mix")
                 if entry.weight <= 0:
@@ -215,6 +209,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
         section = _SECTIONS.get(name) if cls is Recipe else None
         if section is not None:
             kwargs[name] = _build(section, value, name)
+        elif cls is DataSection and name == "mix":
+            if not isinstance(value, list):
+                raise PortraitEdgeError(f"bad recipe: '{where}.mix' must be a list of data sections")
+            kwargs[name] = [_build(DataSection, entry, f"{where}.mix[{i}]") for i, entry in enumerate(value)]
         elif name == "betas":
             kwargs[name] = tuple(float(b) for b in value)
         else:
@@ -246,7 +244,7 @@ def recipe_from_dict(values: dict[str, Any], source_path: str | None = None) -> 
 
 def _coerce_numbers(recipe: Recipe) -> None:
     """YAML reads 1e-3 as a string; make numeric fields numbers, with a clear error when they are not."""
-    for section in (recipe, recipe.optimizer, recipe.loss, recipe.eval, recipe.data, recipe.distill):
+    for section in (recipe, recipe.optimizer, recipe.loss, recipe.eval, recipe.data, *recipe.data.mix, recipe.distill):
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")

@@ -215,7 +215,13 @@ class Trainer:
 
     def _data_card(self) -> dict[str, Any]:
         """What the model was trained on: each source (a mix lists every entry with its weight), and for
-        a real-portrait pool its sources with their licences (pool.json), so model cards can say so."""
+        a real-portrait pool its sources with their licences (pool.json), so model cards can say so.
+        Worked out once per run (pool.json is read once), then `samples_seen` at each save."""
+        if not hasattr(self, "_data_sources"):
+            self._data_sources = self._describe_data()
+        return {**self._data_sources, "samples_seen": self.step * self.recipe.batch_size}
+
+    def _describe_data(self) -> dict[str, Any]:
         recipe = self.recipe
 
         def entry(data, weight: float | None = None) -> dict[str, Any]:
@@ -237,9 +243,7 @@ class Trainer:
                                            for s in summary["sources"] if task is None or task in s["tasks"]]
             return out
 
-        card = {"mix": [entry(m, m.weight) for m in recipe.data.mix]} if recipe.data.mix else entry(recipe.data)
-        card["samples_seen"] = self.step * recipe.batch_size
-        return card
+        return {"mix": [entry(m, m.weight) for m in recipe.data.mix]} if recipe.data.mix else entry(recipe.data)
 
     def _engine(self) -> str:
         """The fingerprint of the engine that rendered the training data (a pinned pool may be older)."""
