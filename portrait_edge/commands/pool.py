@@ -39,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--licence", action=_PerSource, metavar="TEXT", help="the upstream licence (default 'unstated')")
     build.add_argument("--tasks", action=_PerSource, metavar="LIST",
                        help="tasks this source may train: 'all' (default) or e.g. shadow,facial_shadow,retouch")
-    build.add_argument("--identity", action=_PerSource, choices=("photo", "parent-folder"),
-                       help="what names the person: each photo its own (default) or the folder it is in")
+    build.add_argument("--identity", action=_PerSource, choices=("photo", "parent-folder", "name-prefix"),
+                       help="what names the person: each photo its own (default), the folder it is in, or the "
+                            "file name up to its first '_' (CelebA's <identity>_<image>.jpg)")
     build.add_argument("--out", required=True, help="the pool folder to create (must not exist)")
     build.add_argument("--sizes", default="256", help="crop sizes, comma separated (default 256; e.g. 256,512)")
     build.add_argument("--val-percent", type=float, default=5.0, help="share of identities in val (default 5)")

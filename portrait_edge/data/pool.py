@@ -14,12 +14,16 @@ Layout of POOL/:
   counts (seen, kept, rejected by reason), the split rule.
 - manifest.jsonl: one line per kept photo: key, source, path (relative to its --from folder), file
   sha256, split (train | val), identity, face box and framing square in the photo's pixels, the valid
-  rectangle of the crop (the rest repeats the photo's edges), 478 landmarks in the 256-crop's pixels,
-  and per size the shard, byte offset, length and sha256 of the JPEG.
+  rectangle of the crop (the rest repeats the photo's edges), the row of its landmarks, and per size the
+  shard, byte offset, length and sha256 of the JPEG.
+- landmarks.f32: 478 refined Face Mesh landmarks (x, y, z) per kept photo in the 256-crop's pixels,
+  float32 little-endian, row r = manifest line r; read memory-mapped, so a 90k-photo pool's records fit
+  in a few hundred MB.
 - shards/s<size>-<nnnnn>.tar: the crops, <key>.jpg.
 
 Split: a photo goes to val when sha256(identity) mod 100 < val_percent. The identity is the photo's own
-file hash unless --identity parent-folder says the folder a photo sits in names the person, so one
+file hash unless --identity says what names the person: parent-folder (the folder a photo sits in) or
+name-prefix (the file name up to its first underscore, as in CelebA's `<identity>_<image>.jpg`), so one
 person is never in both splits when identities are known. Building streams: memory holds only the
 duplicate hashes, never the photos; bad files are counted and listed in pool.json, never fatal. The
 pool is built in a private folder beside POOL and moved into place when complete.
@@ -51,6 +55,9 @@ NEAR_DUPLICATE_BITS = 6
 MIN_FACE = 64  # landmark box side in photo pixels: smaller faces are too blurry once framed
 GRAYSCALE_CHROMA = 3.0  # mean |R-G| + |G-B| below this (0..255) = a grayscale photo
 TASK_IDS = ("shadow", "facial_shadow", "normals", "parsing", "retouch", "maskedit")
+IDENTITY_RULES = ("photo", "parent-folder", "name-prefix")
+LANDMARK_ROW = (478, 3)
+FORMAT = "portrait-edge pool 2"
 DETECT_MAX_SIDE = 1024  # photos larger than this are downscaled for Face Mesh (landmarks scaled back)
 
 
@@ -60,7 +67,7 @@ class Source:
     name: str
     licence: str
     tasks: tuple[str, ...] = TASK_IDS
-    identity: str = "photo"  # photo | parent-folder
+    identity: str = "photo"  # one of IDENTITY_RULES
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "folder": self.folder, "licence": self.licence, "tasks": list(self.tasks),
@@ -165,7 +172,7 @@ def process_photo(path: str, sizes: tuple[int, ...]) -> dict[str, Any]:
     crops = {size: _jpeg(crop) for size, (crop, _) in framed.items()}
     return {"ok": True, "sha256": hashlib.sha256(data).hexdigest(), "dhash": difference_hash(crop256),
             "face_box": [round(v, 2) for v in box], "square": square.as_dict(), "valid": list(valid),
-            "landmarks": np.round(framing.to_crop(landmarks, square, 256), 2).tolist(),
+            "landmarks": framing.to_crop(landmarks, square, 256).astype("<f4").tobytes(),
             "photo_size": [image.shape[1], image.shape[0]], "crops": crops}
 
 
@@ -226,6 +233,24 @@ class NearDuplicates:
 # ---------------------------------------------------------------- building
 
 
+def identity_of(source: Source, relative: str, sha256: str) -> str:
+    """The name of the person in a photo, by the source's --identity rule (the photo's own hash if unknown)."""
+    path = Path(relative)
+    if source.identity == "parent-folder":
+        return f"{source.name}/{path.parent.as_posix()}"
+    if source.identity == "name-prefix" and "_" in path.name:
+        return f"{source.name}/{path.parent.as_posix()}/{path.name.split('_', 1)[0]}"
+    return sha256
+
+
+def remove_stale_staging(out: Path) -> None:
+    """Staging folders of builds whose process is gone (killed runs) are removed before a new build."""
+    for folder in out.parent.glob(f".{out.name}.building-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def split_of(identity: str, val_percent: float) -> str:
     bucket = int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16) % 10_000
     return "val" if bucket < val_percent * 100 else "train"
@@ -280,6 +305,7 @@ def build_pool(sources: list[Source], out: str | Path, sizes: tuple[int, ...] = 
     if not sizes or any(s < 32 for s in sizes):
         raise PortraitEdgeError(f"crop sizes must be at least 32, got {sizes}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
     staging = out.parent / f".{out.name}.building-{os.getpid()}"
     (staging / "shards").mkdir(parents=True)
     try:
@@ -333,7 +359,8 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
         results = map(_worker, job_stream())
     progress = tqdm(desc="pool build", unit="photo", disable=not show_progress)
     try:
-        with open(folder / "manifest.jsonl", "w", encoding="utf-8") as manifest:
+        with open(folder / "manifest.jsonl", "w", encoding="utf-8") as manifest, \
+                open(folder / "landmarks.f32", "wb") as landmark_rows:
             for position, result in enumerate(results):
                 number, path = meta[position]
                 meta[position] = None  # keep memory flat
@@ -356,14 +383,14 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
                 exact.add(result["sha256"])
                 near.add(result["dhash"])
                 key = f"{number:02d}-{result['sha256'][:16]}"
-                identity = (f"{source.name}/{Path(relative).parent.as_posix()}" if source.identity == "parent-folder"
-                            else result["sha256"])
+                identity = identity_of(source, relative, result["sha256"])
                 record = {"key": key, "source": source.name, "path": relative, "sha256": result["sha256"],
                           "split": split_of(identity, val_percent), "identity": hashlib.sha256(identity.encode()).hexdigest()[:16],
                           "photo_size": result["photo_size"], "face_box": result["face_box"],
                           "square": result["square"], "valid": result["valid"], "dhash": f"{result['dhash']:064x}",
                           "crops": {str(size): _stored(writers[size], key, result["crops"][size]) for size in sizes},
-                          "landmarks": result["landmarks"]}
+                          "landmark_row": stats.kept}
+                landmark_rows.write(result["landmarks"])
                 manifest.write(json.dumps(record, separators=(",", ":")) + "\n")
                 stats.kept += 1
                 per_source[number].kept += 1
@@ -377,7 +404,8 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
             pool.terminate()
     seconds = time.time() - started
     summary = {
-        "format": "portrait-edge pool 1",
+        "format": FORMAT,
+        "landmarks": {"file": "landmarks.f32", "dtype": "<f4", "row": list(LANDMARK_ROW), "pixels": "256-crop"},
         "sizes": list(sizes),
         "framing": {"module": "portrait_edge.framing", "expansion": framing.EXPANSION, "center_y": framing.CENTER_Y},
         "split": {"rule": "val when sha256(identity) mod 10000 < val_percent * 100", "val_percent": val_percent},
@@ -399,8 +427,7 @@ def _build_into(folder: Path, sources: list[Source], sizes: tuple[int, ...], val
 class Pool:
     """A built pool, read lazily: records from manifest.jsonl, crops by (shard, offset) on demand."""
 
-    def __init__(self, root: str | Path, task: str | None = None, split: str | None = None,
-                 keep_landmarks: bool = True) -> None:
+    def __init__(self, root: str | Path, task: str | None = None, split: str | None = None) -> None:
         self.root = Path(root)
         summary_path = self.root / "pool.json"
         if not summary_path.is_file():
@@ -409,15 +436,19 @@ class Pool:
             self.summary = json.loads(summary_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise PortraitEdgeError(f"cannot read {summary_path}: {str(error).splitlines()[0]}") from None
+        if self.summary.get("format") != FORMAT:
+            raise PortraitEdgeError(f"{self.root} is a {self.summary.get('format', 'unknown')!r} pool; this version "
+                                    f"reads {FORMAT!r}: rebuild it with `portrait-edge pool build`")
         allowed = {s["name"] for s in self.summary["sources"] if task is None or task in s["tasks"]}
         self.records: list[dict[str, Any]] = []
         with open(self.root / "manifest.jsonl", encoding="utf-8") as manifest:
             for line in manifest:
                 record = json.loads(line)
                 if record["source"] in allowed and (split is None or record["split"] == split):
-                    if not keep_landmarks:  # 478 x 3 floats per photo: most of a record's memory
-                        del record["landmarks"]
                     self.records.append(record)
+        rows = self.summary["counts"]["kept"]
+        self._landmarks = (np.memmap(self.root / "landmarks.f32", dtype="<f4", mode="r", shape=(rows, *LANDMARK_ROW))
+                           if rows else np.zeros((0, *LANDMARK_ROW), np.float32))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -437,7 +468,7 @@ class Pool:
             return np.asarray(image.convert("RGB"))
 
     def landmarks(self, index: int, size: int = 256) -> np.ndarray:
-        return np.asarray(self.records[index]["landmarks"], np.float32) * (size / 256)
+        return np.array(self._landmarks[self.records[index]["landmark_row"]], np.float32) * (size / 256)
 
     def valid_mask(self, index: int, size: int = 256) -> np.ndarray:
         top, left, bottom, right = (round(v * size / 256) for v in self.records[index]["valid"])

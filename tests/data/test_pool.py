@@ -65,6 +65,49 @@ def test_manifest_checksums_match_the_stored_crops(pool_dir):
     assert {r["split"] for r in pool.records} == {"train", "val"}  # 40% val of 5 photos: both occur
 
 
+def test_landmarks_are_stored_by_row_beside_the_manifest(pool_dir):
+    """landmarks.f32 row r belongs to manifest line r; the points land on the face inside the crop."""
+    from portrait_edge.data.pool import Pool
+
+    pool = Pool(pool_dir)
+    assert (pool_dir / "landmarks.f32").stat().st_size == 5 * 478 * 3 * 4
+    assert [r["landmark_row"] for r in pool.records] == list(range(5))
+    for i in range(len(pool)):
+        points = pool.landmarks(i)
+        assert 40 < points[:, 0].mean() < 216 and 40 < points[:, 1].mean() < 216
+        assert np.allclose(pool.landmarks(i, 128), points / 2)
+    assert not np.allclose(pool.landmarks(0), pool.landmarks(1))
+
+
+def test_identity_rules_keep_one_person_in_one_split():
+    from portrait_edge.data.pool import Source, identity_of
+
+    celeba = Source("f", "celeba", "l", identity="name-prefix")
+    assert identity_of(celeba, "10000_028381.jpg", "a") == identity_of(celeba, "10000_115214.jpg", "b")
+    assert identity_of(celeba, "10000_028381.jpg", "a") != identity_of(celeba, "10001_028381.jpg", "a")
+    assert identity_of(celeba, "nounderscore.jpg", "abc") == "abc"
+    folders = Source("f", "people", "l", identity="parent-folder")
+    assert identity_of(folders, "ann/1.jpg", "a") == identity_of(folders, "ann/2.jpg", "b") != identity_of(folders, "bob/1.jpg", "a")
+    assert identity_of(Source("f", "s", "l"), "x_1.jpg", "hash") == "hash"
+
+
+def test_stale_staging_folders_of_killed_builds_are_removed(photo_folder, tmp_path):
+    from portrait_edge.data.pool import Source, build_pool
+
+    stale = tmp_path / ".p.building-999999999"  # no such process
+    (stale / "shards").mkdir(parents=True)
+    build_pool([Source(str(photo_folder), "r", "l")], tmp_path / "p", workers=1, limit=1, show_progress=False)
+    assert not stale.exists()
+
+
+def test_a_pool_of_another_format_is_refused(tmp_path):
+    from portrait_edge.data.pool import Pool
+
+    (tmp_path / "pool.json").write_text(json.dumps({"format": "portrait-edge pool 1"}))
+    with pytest.raises(PortraitEdgeError, match="rebuild"):
+        Pool(tmp_path)
+
+
 def test_framed_renders_come_back_at_the_engines_framing(pool_dir):
     """The renders were made at the engine's framing, so re-framing them keeps the face near its size."""
     from portrait_edge.data.pool import Pool

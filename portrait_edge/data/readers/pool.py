@@ -27,7 +27,7 @@ class PoolReader(DatasetReader):
 
         if split not in (None, "train", "val"):
             raise PortraitEdgeError(f"pool split must be train or val, not {split!r}")
-        self.pool = Pool(self.root, task=task, split=split, keep_landmarks=False)
+        self.pool = Pool(self.root, task=task, split=split)
         self.size = size
         self.label_set = None
         self.indices = list(range(len(self.pool)))
