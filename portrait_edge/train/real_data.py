@@ -61,6 +61,11 @@ def batch_from_samples(task: TaskSpec, samples: list[dict[str, np.ndarray]], siz
     extras = {}
     if "mask" in samples[0]:
         extras["mask"] = torch.from_numpy(np.stack([resize_nearest(s["mask"], size) for s in samples])).float()
+    for name in sorted(k for k in samples[0] if k.endswith("_mask")):  # soft masks: face_mask, shadow_mask, ...
+        masks = torch.from_numpy(np.stack([np.asarray(s[name], np.float32) for s in samples]))[:, None]
+        if masks.shape[-2:] != (size, size):
+            masks = torch.nn.functional.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
+        extras[name] = masks
     return Batch(inputs, target, extras)
 
 

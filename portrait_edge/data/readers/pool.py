@@ -1,8 +1,12 @@
 """The real-portrait pool (portrait_edge.data.pool) as a dataset reader, for training and evaluation.
 
     open_reader("pool", POOL, split="val", labels="pseudo", task="parsing")
+    open_reader("pool", POOL, split="train", task="shadow", pairs="shadow", pair_seed=0)
 
 Samples {"image": HxWx3 uint8 framed crop, "labels": HxW int64 (255 = ignore; only with `labels`)}.
+With `pairs` (shadow | retouch), each photo becomes a real-photo pair (portrait_edge.data.real_pairs):
+{"image": the composite, "target": the photo, "<shadow|blemish>_mask", "face_mask": HxW float32}, its
+composite seeded by the photo's key and `pair_seed`, so a split is a fixed set of pairs.
 `task` keeps only photos whose source may train that task (CelebA-derived photos never reach parsing,
 normals or maskedit); with `labels`, only photos of that label set.
 """
@@ -21,12 +25,22 @@ class PoolReader(DatasetReader):
     name = "pool"
 
     def __init__(self, root: str | Path, size: int | None = None, split: str | None = "train",
-                 labels: str | None = None, task: str | None = None) -> None:
+                 labels: str | None = None, task: str | None = None, pairs: str | None = None,
+                 pair_seed: int | str = 0) -> None:
         super().__init__(root)
         from portrait_edge.data.pool import Pool
+        from portrait_edge.data.real_pairs import PAIR_TASKS
 
         if split not in (None, "train", "val"):
             raise PortraitEdgeError(f"pool split must be train or val, not {split!r}")
+        if pairs not in (None, *PAIR_TASKS):
+            raise PortraitEdgeError(f"pool pairs must be one of {', '.join(PAIR_TASKS)}, not {pairs!r}")
+        try:
+            self.pair_seed = int(pair_seed)
+        except ValueError:
+            raise PortraitEdgeError(f"pool pair_seed must be an integer, not {pair_seed!r}") from None
+        self.pairs = pairs
+        task = task or pairs
         self.pool = Pool(self.root, task=task, split=split)
         self.size = size
         self.label_set = None
@@ -48,7 +62,16 @@ class PoolReader(DatasetReader):
         i = self.indices[index]
         size = self.size or 256
         crop_size = 512 if size > 256 and 512 in self.pool.summary["sizes"] else 256
-        sample: Sample = {"image": resize_image(self.pool.image(i, crop_size), size)}
+        image = resize_image(self.pool.image(i, crop_size), size)
+        if self.pairs is not None:
+            import hashlib
+
+            from portrait_edge.data.real_pairs import make_pair
+
+            key = self.pool.records[i]["key"]
+            seed = int(hashlib.sha256(f"{key}:{self.pair_seed}".encode()).hexdigest()[:15], 16)
+            return make_pair(self.pairs, image, self.pool.landmarks(i, size), seed)
+        sample: Sample = {"image": image}
         if self.label_set is not None:
             labels = self.label_set.labels(self.pool.records[i]["key"])
             sample["labels"] = resize_nearest(labels, size).astype(np.int64)
