@@ -363,3 +363,36 @@ def make_source(task: TaskSpec, recipe, show_progress: bool = True, device: torc
         return MixedSource([(entry.weight, _single_source(task, entry, recipe.resolution, show_progress, device))
                             for entry in data.mix], data.seed)
     return _single_source(task, data, recipe.resolution, show_progress, device)
+
+
+class Prefetching:
+    """Loads the next step's batch in a background thread while this step trains.
+
+    A batch depends only on (step, rank, world size, batch size), so prefetching changes no result; it
+    overlaps reading and decoding photos (which release the GIL) and rendering with the training step,
+    keeping both cores busy. Only the background thread ever calls the wrapped source.
+    """
+
+    def __init__(self, source: BatchSource, steps: int | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.source, self.steps = source, steps
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="batch-prefetch")
+        self.pending: tuple[tuple, object] | None = None
+
+    def batch(self, step: int, rank: int, world_size: int, global_batch: int) -> Batch:
+        key = (step, rank, world_size, global_batch)
+        if self.pending is None or self.pending[0] != key:
+            if self.pending is not None and not self.pending[1].cancel():
+                self.pending[1].exception()  # running: wait, so the source is never called from two threads
+            self.pending = (key, self.executor.submit(self.source.batch, *key))
+        batch = self.pending[1].result()
+        self.pending = None
+        if self.steps is None or step + 1 < self.steps:
+            following = (step + 1, rank, world_size, global_batch)
+            self.pending = (following, self.executor.submit(self.source.batch, *following))
+        return batch
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.pending = None

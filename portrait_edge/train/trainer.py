@@ -39,7 +39,7 @@ from portrait_edge.tasks.base import TaskSpec
 from portrait_edge.train import ddp
 from portrait_edge.train.checkpoint import (atomic_write, load_checkpoint, load_model, resume_path, save_checkpoint, sha256_file,
                                             weights_path)
-from portrait_edge.train.data import VALIDATION_SEED_BASE, engine_fingerprint, make_source
+from portrait_edge.train.data import VALIDATION_SEED_BASE, Prefetching, engine_fingerprint, make_source
 from portrait_edge.train.distill import (StudentWithAdapters, build_adapters, extra_terms_for, feature_distillation,
                                          output_distillation)
 from portrait_edge.train.evaluate import evaluate, synthetic_batches
@@ -400,12 +400,29 @@ class Trainer:
         recipe = self.recipe
         bar = tqdm(total=recipe.steps, initial=self.step, desc=f"{recipe.name or recipe.task} {recipe.variant}",
                    unit="step", disable=not self.show_progress, dynamic_ncols=True)
+        self.model.train()
+        batches = Prefetching(self.source, recipe.steps)
+        try:
+            self._loop(batches, bar)
+        finally:
+            batches.close()
+        bar.close()
+        self._save("last", with_resume=True)
+        metrics = self._validate()
+        if metrics:
+            self.log.write("eval", {"step": self.step, **{k: v for k, v in metrics.items()
+                                                           if isinstance(v, float) and not k.startswith("iou_")}})
+        final = self._save("final", metrics={metrics["split"]: metrics} if metrics else {})
+        ddp.shutdown(self.context)
+        return TrainResult(final, self.step, self.elapsed, metrics)
+
+    def _loop(self, batches: Prefetching, bar) -> None:
+        recipe = self.recipe
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
-        self.model.train()
         while self.step < recipe.steps:
             t0 = time.perf_counter()
-            batch = self.source.batch(self.step, self.context.rank, self.context.world_size, recipe.batch_size)
+            batch = batches.batch(self.step, self.context.rank, self.context.world_size, recipe.batch_size)
             batch = batch.to(self.device)
             batch.inputs = batch.inputs.contiguous(memory_format=self.memory_format)
             values = self._train_step(batch)
@@ -433,15 +450,6 @@ class Trainer:
                                                                    if isinstance(v, float) and not k.startswith("iou_")}})
             if self.step % recipe.checkpoint_every == 0 and self.step < recipe.steps:
                 self._save("last", with_resume=True)
-        bar.close()
-        self._save("last", with_resume=True)
-        metrics = self._validate()
-        if metrics:
-            self.log.write("eval", {"step": self.step, **{k: v for k, v in metrics.items()
-                                                           if isinstance(v, float) and not k.startswith("iou_")}})
-        final = self._save("final", metrics={metrics["split"]: metrics} if metrics else {})
-        ddp.shutdown(self.context)
-        return TrainResult(final, self.step, self.elapsed, metrics)
 
 
 def train(recipe: Recipe, out_dir: str | Path, resume: bool = False, device: str = "auto",

@@ -101,3 +101,26 @@ def test_pinned_split_file(tmp_path, fake_engine, monkeypatch):
     assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(first, again))
     with pytest.raises(PortraitEdgeError, match="holds other samples: n 3"):
         list(evaluate.synthetic_batches(task, 4, 32, 2, seed_base=7, split_file=pinned))
+
+
+def test_prefetching_returns_what_the_source_returns_and_loads_ahead_in_one_thread():
+    import threading
+
+    from portrait_edge.train.data import Prefetching
+
+    calls, threads = [], set()
+
+    class Source:
+        def batch(self, step, rank, world_size, global_batch):
+            calls.append(step)
+            threads.add(threading.get_ident())
+            return ("batch", step, rank, world_size, global_batch)
+
+    batches = Prefetching(Source(), steps=4)
+    assert [batches.batch(s, 0, 1, 8) for s in (0, 1, 2)] == [("batch", s, 0, 1, 8) for s in (0, 1, 2)]
+    batches.pending[1].result()
+    assert calls == [0, 1, 2, 3]  # step 3 loaded while step 2 trained
+    assert batches.batch(0, 0, 1, 8) == ("batch", 0, 0, 1, 8)  # a jump back (resume) is not served stale
+    assert batches.batch(3, 0, 1, 8)[1] == 3 and calls[-1] == 3  # the last step prefetches nothing
+    batches.close()
+    assert threads and threading.get_ident() not in threads
