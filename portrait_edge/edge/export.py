@@ -8,6 +8,8 @@ what the converter left outside the delegate.
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -90,6 +92,7 @@ def export_task(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Module, ou
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    previous = _previous_manifest(out_dir)
     # files are about to change: a manifest left from an earlier export would vouch for them
     (out_dir / EXPORT_JSON).unlink(missing_ok=True)
     student = student.eval()
@@ -161,5 +164,42 @@ def export_task(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Module, ou
             details = export_coreml.inspect_mlpackage(out_dir / file_name(task.id, "coreml", precision))
             record("coreml", precision, {"ops": details["ops"], "compressed_weight_ops": details["compressed_weight_ops"],
                                          "inputs": details["inputs"], "outputs": details["outputs"]}, seconds)
+    _keep_other_formats(previous, manifest, out_dir, log)
     write_json_atomic(out_dir / EXPORT_JSON, manifest)
     return manifest
+
+
+def _previous_manifest(out_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((out_dir / EXPORT_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _keep_other_formats(previous: dict[str, Any] | None, manifest: dict[str, Any], out_dir: Path, log) -> None:
+    """`export --formats` rewrites some variants: the others stay listed when they are still the files an
+    export of this checkpoint with this recipe wrote (same source sha256 and recipe fingerprint, bytes
+    unchanged); otherwise their files are removed, so no file sits in the folder unlisted or out of date."""
+    if not previous:
+        return
+    written = {v["id"] for v in manifest["variants"]}
+    same_origin = ((previous.get("source") or {}).get("sha256") == (manifest.get("source") or {}).get("sha256")
+                   and previous.get("recipe_fingerprint") == manifest.get("recipe_fingerprint"))
+    for entry in previous.get("variants", []):
+        if entry.get("id") in written:
+            continue
+        path = out_dir / entry["file"]
+        if same_origin and path.exists() and sha256_of(path) == entry.get("sha256"):
+            manifest["variants"].append(entry)
+        elif path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            log(f"  removed {path.name}: exported from another checkpoint or recipe")
+    old_program = previous.get("quantized_program")
+    if old_program and "quantized_program" not in manifest:
+        path = out_dir / old_program["file"]
+        if same_origin and path.is_file() and sha256_of(path) == old_program.get("sha256"):
+            manifest["quantized_program"] = old_program
+            if "quantization" in previous:
+                manifest["quantization"] = previous["quantization"]
+        else:
+            path.unlink(missing_ok=True)

@@ -91,7 +91,9 @@ def check_file(task_dir: Path, entry: dict[str, Any]) -> Path:
 def _row(task: TaskSpec, entry: dict[str, Any], outputs, batches, reference, fp32_metrics, teacher_targets,
          recipe: EdgeRecipe, simulated: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"variant": entry["id"], "format": entry["format"], "precision": entry["precision"],
-                           "runtime": entry["runtime"], "file": entry.get("file"), "simulated": simulated}
+                           "runtime": entry["runtime"], "file": entry.get("file"), "simulated": simulated,
+                           # the bytes verified (check_file matched them to export.json): bundles trust only these
+                           "sha256": entry.get("sha256")}
     row["vs_fp32"] = agreement(task, outputs, reference)
     row["vs_gt"] = task_metrics(task, outputs, batches)
     if teacher_targets is not None:

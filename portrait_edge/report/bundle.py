@@ -41,6 +41,7 @@ from portrait_edge.errors import PortraitEdgeError
 ANDROID_DIR = REPO_ROOT / "android_assets"
 IOS_DIR = REPO_ROOT / "ios_assets"
 MANIFEST = "manifest.json"
+PLATFORMS = ("android", "ios")
 NORMALISATION = "RGB (and any extra input channels) as float in their value range; image value = pixel / 255, no mean/std"
 
 
@@ -96,11 +97,20 @@ def _model_card(export: dict[str, Any]) -> Path | None:
 
 
 def _collect(task_dir: Path, recipe: EdgeRecipe, wanted: tuple[str, ...], log) -> tuple[dict, dict, list]:
+    """The export entries to bundle: listed in the recipe, the exact bytes export.json records, and verify
+    passed for those bytes (verify.json's row sha256) and for the same source checkpoint."""
     export = read_json(task_dir / EXPORT_JSON, "export manifest")
+    task_id = export["task"]
+    remedy = f"run `portrait-edge verify --task {task_id}` before bundling"
     if not (task_dir / VERIFY_JSON).is_file():
-        raise PortraitEdgeError(f"{task_dir} has no {VERIFY_JSON}: run `portrait-edge verify --task {export['task']}` before bundling")
+        raise PortraitEdgeError(f"{task_dir} has no {VERIFY_JSON}: {remedy}")
     verify = read_json(task_dir / VERIFY_JSON, "verify result")
-    passed = {r["variant"]: r.get("passed", False) for r in verify["rows"]}
+    exported_from = (export.get("source") or {}).get("sha256")
+    verified_from = (verify.get("source") or {}).get("sha256")
+    if exported_from != verified_from:
+        raise PortraitEdgeError(f"{task_dir / VERIFY_JSON} verified checkpoint {str(verified_from)[:12]}… but the files "
+                                f"were exported from {str(exported_from)[:12]}…: an out-of-date verify result; {remedy}")
+    rows = {r["variant"]: r for r in verify["rows"]}
     chosen = []
     for entry in export["variants"]:
         if entry["id"] not in wanted:
@@ -108,23 +118,26 @@ def _collect(task_dir: Path, recipe: EdgeRecipe, wanted: tuple[str, ...], log) -
         path = task_dir / entry["file"]
         if not path.exists() or sha256_of(path) != entry["sha256"]:
             raise PortraitEdgeError(f"{path} does not match export.json (missing, corrupt or replaced): re-run export")
-        if not passed.get(entry["id"]):
-            log(f"  skipping {entry['id']} of {export['task']}: it did not pass verify")
+        row = rows.get(entry["id"])
+        if row is None or row.get("sha256") != entry["sha256"]:
+            raise PortraitEdgeError(f"{path}: {VERIFY_JSON} has no result for these bytes (sha256 "
+                                    f"{entry['sha256'][:12]}…); {remedy}")
+        if not row.get("passed"):
+            log(f"  skipping {entry['id']} of {task_id}: it did not pass verify")
             continue
         chosen.append(entry)
     return export, verify, chosen
 
 
-def _write_platform(root: Path, platform: str, tasks: list[tuple[Path, EdgeRecipe]], log) -> list[str]:
+def _stage_platform(built: Path, root: Path, platform: str, tasks: list[tuple[Path, EdgeRecipe]], log) -> list[str]:
+    """Writes the platform's bundle into built/<root name>; returns the tasks it holds."""
     from portrait_edge.report.snippets import kotlin, swift
 
-    built = temp_dir_beside(root)
     staging = built / root.name
     staging.mkdir()
     names: list[str] = []
     for task_dir, recipe in tasks:
-        wanted = recipe.bundle_android if platform == "android" else recipe.bundle_ios
-        export, verify, entries = _collect(task_dir, recipe, wanted, log)
+        export, verify, entries = _collect(task_dir, recipe, _wanted(recipe, platform), log)
         if not entries:
             continue
         task_id = export["task"]
@@ -155,8 +168,6 @@ def _write_platform(root: Path, platform: str, tasks: list[tuple[Path, EdgeRecip
         names.append(task_id)
     (staging / "README.md").write_text(_readme(platform, names))
     write_json_atomic(staging / MANIFEST, _manifest(staging))
-    replace_dir_atomic(staging, root)
-    built.rmdir()
     return names
 
 
@@ -188,32 +199,77 @@ def _readme(platform: str, tasks: list[str]) -> str:
 
 
 def build_bundles(task_dirs: list[Path], android_dir: Path = ANDROID_DIR, ios_dir: Path = IOS_DIR,
-                  recipes: dict[str, EdgeRecipe] | None = None, log: Callable[[str], None] = print) -> dict[str, list[str]]:
-    """Regenerates both bundle folders from the given task build folders."""
+                  recipes: dict[str, EdgeRecipe] | None = None, log: Callable[[str], None] = print,
+                  platforms: tuple[str, ...] = PLATFORMS) -> dict[str, list[str]]:
+    """Regenerates the bundle folders of `platforms` from the given task build folders. Every platform is
+    staged first; the folders are replaced only when each requested platform holds at least one model,
+    so a failed or empty build never replaces a good bundle, and no staging folder is left behind."""
     if not task_dirs:
         raise PortraitEdgeError("nothing to bundle: no exported and verified tasks in the build folder")
+    unknown = [p for p in platforms if p not in PLATFORMS]
+    if unknown or not platforms:
+        raise PortraitEdgeError(f"unknown platform {', '.join(unknown) or '(none)'}; choose from {', '.join(PLATFORMS)}")
     tasks = []
     for task_dir in task_dirs:
         task_id = read_json(Path(task_dir) / EXPORT_JSON, "export manifest")["task"]
         recipe = (recipes or {}).get(task_id) or load_recipe(task_id)
         tasks.append((Path(task_dir), recipe))
-    return {"android": _write_platform(Path(android_dir), "android", tasks, log),
-            "ios": _write_platform(Path(ios_dir), "ios", tasks, log)}
+    roots = {"android": Path(android_dir), "ios": Path(ios_dir)}
+    staged: dict[str, tuple[Path, list[str]]] = {}
+    try:
+        for platform in platforms:
+            built = temp_dir_beside(roots[platform])
+            staged[platform] = (built, [])
+            staged[platform] = (built, _stage_platform(built, roots[platform], platform, tasks, log))
+            if not staged[platform][1]:
+                raise PortraitEdgeError(f"{platform}: no verified model to bundle (recipe bundle.{platform} lists "
+                                        f"{', '.join(sorted({v for _, r in tasks for v in _wanted(r, platform)})) or 'nothing'});"
+                                        f" {roots[platform]} left unchanged")
+        for platform, (built, _) in staged.items():
+            replace_dir_atomic(built / roots[platform].name, roots[platform])
+    finally:
+        for built, _ in staged.values():
+            shutil.rmtree(built, ignore_errors=True)
+    return {platform: names for platform, (_, names) in staged.items()}
+
+
+def _wanted(recipe: EdgeRecipe, platform: str) -> tuple[str, ...]:
+    return recipe.bundle_android if platform == "android" else recipe.bundle_ios
+
+
+def _manifest_entries(root: Path) -> dict[str, dict[str, Any]]:
+    """manifest.json's files, each with a sha256: anything else is a one-line verdict, not a crash."""
+    path = root / MANIFEST
+    manifest = read_json(path, "bundle manifest")
+    entries = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise PortraitEdgeError(f"{path} is not a bundle manifest (expected an object whose \"files\" lists each "
+                                f"file's sha256); run `portrait-edge bundle`")
+    for relative, expected in entries.items():
+        if not isinstance(expected, dict) or not isinstance(expected.get("sha256"), str):
+            raise PortraitEdgeError(f"{path}: entry {relative!r} has no sha256; the manifest is damaged, run `portrait-edge bundle`")
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise PortraitEdgeError(f"{path}: entry {relative!r} points outside the bundle; run `portrait-edge bundle`")
+    return entries
 
 
 def check_bundle(root: Path) -> int:
-    """Recomputes every checksum of a bundle folder; raises PortraitEdgeError on the first problem.
-    Returns the number of entries checked."""
+    """Recomputes every checksum of a bundle folder; raises PortraitEdgeError on the first problem
+    (a missing, corrupt, unlisted or mismatched file, or a damaged manifest). Returns the entries checked."""
     root = Path(root)
-    manifest = read_json(root / MANIFEST, "bundle manifest")
-    entries = manifest.get("files") or {}
+    if not root.is_dir():
+        raise PortraitEdgeError(f"bundle folder {root} does not exist; run `portrait-edge bundle`")
+    entries = _manifest_entries(root)
     for relative, expected in entries.items():
         require_checksum(root / relative, expected["sha256"], root / MANIFEST, "run `portrait-edge bundle`")
-    listed = set(entries)
+    listed = set(entries) | {MANIFEST}
+    for item in sorted(root.iterdir()):  # task folders hold listed files only; the top level too
+        if item.name in listed:
+            continue
+        members = sorted(item.iterdir()) if item.is_dir() else []
+        for member in [m for m in members if m.relative_to(root).as_posix() not in listed] or ([] if members else [item]):
+            raise PortraitEdgeError(f"{member} is not in {root / MANIFEST}: an unexpected file; run `portrait-edge bundle`")
     for task_dir in (p for p in root.iterdir() if p.is_dir()):
-        for item in task_dir.iterdir():
-            if item.relative_to(root).as_posix() not in listed:
-                raise PortraitEdgeError(f"{item} is not in {root / MANIFEST}: an unexpected file; run `portrait-edge bundle`")
         meta_path = task_dir / "metadata.json"
         if meta_path.is_file():
             for model in read_json(meta_path, "bundle metadata")["files"]:

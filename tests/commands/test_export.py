@@ -69,3 +69,30 @@ def test_teacher_checkpoint_given_as_the_student(tmp_path, capsys):
     path = edge_fixtures.save_tiny_checkpoint(tmp_path / "t", task, edge_fixtures.tiny_model(task), role="teacher")
     assert cli.main(["export", "--task", "parsing", "--checkpoint", str(path), "--build-dir", str(tmp_path)]) == 2
     assert "is a teacher, not a student" in one_line_error(capsys)
+
+
+def test_export_formats_keeps_the_other_formats_listed_or_removes_them(tmp_path, monkeypatch, capsys):
+    """--formats re-exports some variants: files of the other formats stay listed while they come from the
+    same checkpoint, and are removed when another checkpoint is exported (no unlisted files)."""
+    from portrait_edge.tasks import get_task
+
+    use_random_engine(monkeypatch)
+    task = get_task("parsing")
+    recipe, build = str(recipe_file(tmp_path)), tmp_path / "build"
+    first = edge_fixtures.save_tiny_checkpoint(tmp_path / "a", task, edge_fixtures.tiny_model(task, seed=0))
+
+    def export(path, formats):
+        assert cli.main(["export", "--task", "parsing", "--checkpoint", str(path), "--recipe", recipe,
+                         "--formats", formats, "--build-dir", str(build)]) == 0
+        capsys.readouterr()
+        manifest = json.loads((build / "parsing" / "export.json").read_text())
+        on_disk = {p.name for p in (build / "parsing").iterdir() if p.suffix in (".tflite", ".pte")}
+        listed = {v["file"] for v in manifest["variants"]}
+        assert on_disk <= listed, on_disk - listed
+        return sorted(v["id"] for v in manifest["variants"])
+
+    assert export(first, "executorch") == ["executorch_fp32", "executorch_int8"]
+    assert export(first, "litert") == ["executorch_fp32", "executorch_int8", "litert_fp16", "litert_fp32", "litert_int8"]
+    second = edge_fixtures.save_tiny_checkpoint(tmp_path / "b", task, edge_fixtures.tiny_model(task, seed=3))
+    assert export(second, "litert") == ["litert_fp16", "litert_fp32", "litert_int8"]
+    assert not list((build / "parsing").glob("*.pte")) and not list((build / "parsing").glob("*.pt2"))

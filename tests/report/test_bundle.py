@@ -77,3 +77,69 @@ def test_unverified_builds_are_not_bundled(built, tmp_path, tiny_recipe):
     (copy / "verify.json").unlink()
     with pytest.raises(PortraitEdgeError, match="verify"):
         build_bundles([copy], tmp_path / "a", tmp_path / "i", recipes={"parsing": tiny_recipe}, log=lambda m: None)
+
+
+def _temp_leftovers(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def _edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_verify_result_for_other_bytes_or_another_checkpoint_is_refused(built, tmp_path, tiny_recipe):
+    """Re-exporting into a verified build folder changes the files: the old verify.json vouches for
+    nothing, and bundle says so instead of shipping the new files with the old accuracy."""
+    for name, change, message in (
+            ("bytes", lambda v: v["rows"][-1].update(sha256="0" * 64), "no result for these bytes"),
+            ("source", lambda v: v["source"].update(sha256="f" * 64), "out-of-date verify result")):
+        copy = tmp_path / name / "parsing"
+        shutil.copytree(built["dir"], copy)
+        _edit_json(copy / "verify.json", change)
+        if name == "bytes":  # make the edited row one the recipe bundles
+            last = json.loads((copy / "verify.json").read_text())["rows"][-1]["variant"]
+            assert last in tiny_recipe.bundle_android + tiny_recipe.bundle_ios
+        with pytest.raises(PortraitEdgeError, match=message):
+            build_bundles([copy], tmp_path / name / "a", tmp_path / name / "i", recipes={"parsing": tiny_recipe},
+                          log=lambda m: None)
+        assert not (tmp_path / name / "a").exists() and not (tmp_path / name / "i").exists()
+        assert _temp_leftovers(tmp_path / name) == []
+
+
+def test_an_empty_platform_never_replaces_a_full_bundle(built, bundles, tmp_path, tiny_recipe):
+    root, _ = bundles
+    android, ios = tmp_path / "android_assets", tmp_path / "ios_assets"
+    shutil.copytree(root / "android_assets", android)
+    shutil.copytree(root / "ios_assets", ios)
+    before = {p: (p / "manifest.json").read_bytes() for p in (android, ios)}
+    copy = tmp_path / "build" / "parsing"
+    shutil.copytree(built["dir"], copy)
+    _edit_json(copy / "verify.json",  # every Core ML variant failed: nothing left for iOS
+               lambda v: [r.update(passed=False) for r in v["rows"] if r["format"] == "coreml"])
+    with pytest.raises(PortraitEdgeError, match=r"ios: no verified model.*left unchanged"):
+        build_bundles([copy], android, ios, recipes={"parsing": tiny_recipe}, log=lambda m: None)
+    assert {p: (p / "manifest.json").read_bytes() for p in (android, ios)} == before  # android untouched too
+    assert _temp_leftovers(tmp_path) == []
+    written = build_bundles([copy], android, ios, recipes={"parsing": tiny_recipe}, log=lambda m: None,
+                            platforms=("android",))  # asked for Android only: fine
+    assert written == {"android": ["parsing"]} and (ios / "manifest.json").read_bytes() == before[ios]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda root: (root / "notes.txt").write_text("x"), "notes.txt is not in"),
+    (lambda root: (root / "stray").mkdir(), "stray is not in"),
+    (lambda root: (root / "manifest.json").write_text("[]"), "is not a bundle manifest"),
+    (lambda root: _edit_json(root / "manifest.json", lambda m: m["files"]["README.md"].pop("sha256")), "has no sha256"),
+    (lambda root: _edit_json(root / "manifest.json", lambda m: m["files"].update({"../x": {"sha256": "0"}})),
+     "outside the bundle"),
+])
+def test_bundle_check_gives_a_verdict_on_damaged_manifests_and_stray_files(bundles, tmp_path, damage, message):
+    root, _ = bundles
+    copy = tmp_path / "android_assets"
+    shutil.copytree(root / "android_assets", copy)
+    damage(copy)
+    with pytest.raises(PortraitEdgeError, match=message) as info:
+        check_bundle(copy)
+    assert "\n" not in str(info.value)
