@@ -14,9 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "and names the first corrupt, missing or unexpected file.\n"
                      "Examples: portrait-edge bundle   |   portrait-edge bundle --check")
     parser.add_argument("--check", action="store_true", help="only verify the existing bundles against their manifests")
-    parser.add_argument("--platform", choices=("android", "ios", "both"), default="both",
-                        help="which bundle to regenerate (default both); a platform left with no verified model "
-                             "is an error and nothing is replaced")
+    parser.add_argument("--platform", choices=("android", "ios", "both"), default=None,
+                        help="which bundle to regenerate (default: those the recipes export formats for); a "
+                             "platform left with no verified model is an error and nothing is replaced")
     add_build_arguments(parser)
     add_bundle_dir_arguments(parser)
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             count = check_bundle(root)
             print(f"{root}: {count} entries, all checksums match")
         return 0
-    platforms = ("android", "ios") if args.platform == "both" else (args.platform,)
+    platforms = {None: None, "both": ("android", "ios")}.get(args.platform, (args.platform,))
     written = build_bundles(built_task_dirs(args.build_dir), Path(args.android_dir), Path(args.ios_dir),
                             platforms=platforms)
     for platform, names in written.items():

@@ -62,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
         from portrait_edge.report.bundle import build_bundles
 
         written = build_bundles(dirs, Path(args.android_dir), Path(args.ios_dir))
-        print(f"bundles: android {', '.join(written['android'])}; ios {', '.join(written['ios'])}")
+        print("bundles: " + "; ".join(f"{platform} {', '.join(names)}" for platform, names in written.items()))
     return 1 if failed else 0

@@ -200,20 +200,25 @@ def _readme(platform: str, tasks: list[str]) -> str:
 
 def build_bundles(task_dirs: list[Path], android_dir: Path = ANDROID_DIR, ios_dir: Path = IOS_DIR,
                   recipes: dict[str, EdgeRecipe] | None = None, log: Callable[[str], None] = print,
-                  platforms: tuple[str, ...] = PLATFORMS) -> dict[str, list[str]]:
-    """Regenerates the bundle folders of `platforms` from the given task build folders. Every platform is
-    staged first; the folders are replaced only when each requested platform holds at least one model,
-    so a failed or empty build never replaces a good bundle, and no staging folder is left behind."""
+                  platforms: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """Regenerates the bundle folders of `platforms` (default: each platform the recipes export a bundled
+    format for) from the given task build folders. Every platform is staged first; the folders are
+    replaced only when each platform holds at least one verified model, so a failed or empty build never
+    replaces a good bundle, and no staging folder is left behind."""
     if not task_dirs:
         raise PortraitEdgeError("nothing to bundle: no exported and verified tasks in the build folder")
-    unknown = [p for p in platforms if p not in PLATFORMS]
-    if unknown or not platforms:
-        raise PortraitEdgeError(f"unknown platform {', '.join(unknown) or '(none)'}; choose from {', '.join(PLATFORMS)}")
     tasks = []
     for task_dir in task_dirs:
         task_id = read_json(Path(task_dir) / EXPORT_JSON, "export manifest")["task"]
         recipe = (recipes or {}).get(task_id) or load_recipe(task_id)
         tasks.append((Path(task_dir), recipe))
+    if platforms is None:
+        platforms = tuple(p for p in PLATFORMS if any(
+            set(_wanted(r, p)) & {f"{fmt}_{precision}" for fmt, precision in r.variants()} for _, r in tasks))
+    unknown = [p for p in platforms if p not in PLATFORMS]
+    if unknown or not platforms:
+        raise PortraitEdgeError(f"no platform to bundle ({', '.join(unknown) or 'the recipes export no bundled format'});"
+                                f" choose from {', '.join(PLATFORMS)}")
     roots = {"android": Path(android_dir), "ios": Path(ios_dir)}
     staged: dict[str, tuple[Path, list[str]]] = {}
     try:
