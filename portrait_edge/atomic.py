@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from portrait_edge.errors import write_error
+
 
 def _read_umask() -> int:
     mask = os.umask(0)  # the only way to read it; done once, at import
@@ -25,14 +27,20 @@ _UMASK = _read_umask()
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temp path in the target's folder; on success it replaces `path`, on error it is removed."""
     path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise (write_error(path, error) or error) from None
     os.close(fd)
     try:
         yield Path(temp)
         os.chmod(temp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         Path(temp).unlink(missing_ok=True)
+        failure = write_error(path, error) if isinstance(error, (OSError, RuntimeError)) else None
+        if failure is not None:
+            raise failure from None
         raise
 
 

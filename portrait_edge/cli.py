@@ -17,7 +17,7 @@ import threading
 from typing import Sequence
 
 from portrait_edge import __version__
-from portrait_edge.errors import NotAvailableError, PortraitEdgeError
+from portrait_edge.errors import NotAvailableError, PortraitEdgeError, write_error
 
 # (name, one-line summary, longer description). Order = the order of the pipeline.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -116,20 +116,46 @@ def _main(argv: Sequence[str] | None) -> int:
             raise NotAvailableError(f"'{args.command}' is not available in this version of portrait-edge yet")
         return int(module.run(args) or 0)
     except NotAvailableError as error:
+        _end_progress_bars()
         print(f"portrait-edge {args.command}: not available: {error}", file=sys.stderr)
         return 3
     except PortraitEdgeError as error:
+        _end_progress_bars()
         print(f"portrait-edge {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _end_progress_bars()
         print(f"portrait-edge {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # a bug, not bad input: one line unless asked for the traceback
-        if os.environ.get("PORTRAIT_EDGE_DEBUG"):
-            raise
-        print(f"portrait-edge {args.command}: internal error: {type(error).__name__}: {error} "
-              "(set PORTRAIT_EDGE_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+    except OSError as error:  # a full or read-only disk is the user's, not a bug
+        failure = write_error(getattr(error, "filename", None), error)
+        if failure is None:
+            return _internal_error(args.command, error)
+        _end_progress_bars()
+        print(f"portrait-edge {args.command}: error: {failure}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        return _internal_error(args.command, error)
+
+
+def _end_progress_bars() -> None:
+    """Closes bars a failed command left open, so the error starts on a line of its own."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    for bar in list(getattr(tqdm, "_instances", [])):
+        bar.close()
+
+
+def _internal_error(command: str, error: Exception) -> int:
+    """A bug, not bad input: one line unless asked for the traceback."""
+    if os.environ.get("PORTRAIT_EDGE_DEBUG"):
+        raise error
+    _end_progress_bars()
+    print(f"portrait-edge {command}: internal error: {type(error).__name__}: {error} "
+          "(set PORTRAIT_EDGE_DEBUG=1 for the traceback)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -66,10 +66,16 @@ def run_recipe(args: argparse.Namespace, require_teacher: bool) -> int:
     out = Path(args.out or Path("runs") / (recipe.name or recipe.task))
     if not args.resume and (out / "last.resume.pt").exists():
         raise PortraitEdgeError(f"{out} already holds a run: pass --resume to continue it, or another --out")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    before = set(out.iterdir())
     if not args.resume and int(os.environ.get("RANK", "0")) == 0:
         shutil.copyfile(args.recipe, out / "recipe.yaml")
-    result = train(recipe, out, resume=args.resume, device=args.device, show_progress=not args.no_progress)
+    try:
+        result = train(recipe, out, resume=args.resume, device=args.device, show_progress=not args.no_progress)
+    except BaseException:
+        _remove_failed_start(out, created, before)
+        raise
     if int(os.environ.get("RANK", "0")) == 0:
         metrics = {k: v for k, v in result.metrics.items() if not k.startswith("iou_")}
         print(f"trained {recipe.task} {recipe.variant}: {result.steps} steps in {result.seconds:.0f} s -> "
@@ -78,6 +84,18 @@ def run_recipe(args: argparse.Namespace, require_teacher: bool) -> int:
         if args.ship:
             print(f"shipped {ship(result.checkpoint, recipe.task, recipe.variant, recipe.ship_dtype)}")
     return 0
+
+
+def _remove_failed_start(out: Path, created: bool, before: set[Path]) -> None:
+    """A run that failed before its first checkpoint leaves nothing behind (a run with checkpoints is kept:
+    --resume continues it)."""
+    if (out / "last.resume.pt").exists():
+        return
+    if created:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for item in set(out.iterdir()) - before:
+        shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:

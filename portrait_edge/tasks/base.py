@@ -18,6 +18,8 @@ from typing import Any, Mapping, Protocol
 import torch
 from torch import nn
 
+from portrait_edge.errors import NotAvailableError
+
 
 @dataclass(frozen=True)
 class ChannelGroup:
@@ -116,10 +118,10 @@ class TaskSpec:
 
     def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """Ground-truth losses by name; the sum of the values is what is minimised."""
-        raise NotImplementedError(f"task {self.id!r} has no loss yet")
+        raise NotAvailableError(f"task {self.id!r} cannot be trained in this version (it has no loss yet)")
 
     def metric_accumulator(self) -> MetricAccumulator:
-        raise NotImplementedError(f"task {self.id!r} has no metrics yet")
+        raise NotAvailableError(f"task {self.id!r} cannot be evaluated in this version (it has no metrics yet)")
 
     def hflip(self, batch: Batch) -> Batch:
         """The batch mirrored left-right (inputs, target and every image-shaped extra). Tasks whose

@@ -31,8 +31,14 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 
 
 def weights_path(path: str | Path) -> Path:
-    """NAME.safetensors for NAME, NAME.json or NAME.safetensors."""
+    """NAME.safetensors for NAME, NAME.json or NAME.safetensors; a run folder names its final (else last)
+    checkpoint."""
     path = Path(path)
+    if path.is_dir():
+        for name in ("final", "last"):
+            if (path / f"{name}.safetensors").is_file():
+                return path / f"{name}.safetensors"
+        raise PortraitEdgeError(f"{path} is a folder without final.safetensors or last.safetensors: pass a checkpoint file")
     if path.suffix in (".json", ".safetensors"):
         path = path.with_suffix("")
     return path.with_name(path.name + ".safetensors")
@@ -182,9 +188,25 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
+def check_card_task(card: dict[str, Any], card_file: Path) -> None:
+    """A card's model must take and give what its task does (a card edited to another task does not)."""
+    from portrait_edge.tasks import get_task
+
+    try:
+        task = get_task(str(card.get("task")))
+    except PortraitEdgeError as error:
+        raise PortraitEdgeError(f"{card_file}: {error}") from None
+    given = (card.get("in_channels"), card.get("out_channels"))
+    if given != (task.in_channels, task.out_channels):
+        raise PortraitEdgeError(f"{card_file}: says task {task.id!r} ({task.in_channels} -> {task.out_channels} channels)"
+                                f" but its model is {given[0]} -> {given[1]}: the card was edited or belongs to "
+                                f"another checkpoint")
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Builds the model named by the card through the registry, loads the weights (float32), eval mode."""
     state, card = load_checkpoint(path)
+    check_card_task(card, card_path(path))
     model = build_from_card(card)
     load_state_into(model, state, str(weights_path(path)))
     return model.to(device).eval(), card

@@ -250,8 +250,11 @@ def _coerce_numbers(recipe: Recipe) -> None:
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
             if kind in ("int", "float") and not isinstance(value, bool):
                 try:
-                    setattr(section, f.name, int(value) if kind == "int" else float(value))
-                except (TypeError, ValueError):
+                    number = float(value)
+                    if kind == "int" and number != int(number):  # 40.5 steps is a typo, not 40
+                        raise PortraitEdgeError(f"bad recipe: {f.name} must be a whole number, got {value!r}")
+                    setattr(section, f.name, int(number) if kind == "int" else number)
+                except (TypeError, ValueError, OverflowError):
                     raise PortraitEdgeError(f"bad recipe: {f.name} must be a number, got {value!r}") from None
 
 

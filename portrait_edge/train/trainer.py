@@ -99,6 +99,9 @@ def _load_teacher(recipe: Recipe, task: TaskSpec, device: torch.device) -> nn.Mo
     if card.get("task") != task.id:
         raise PortraitEdgeError(f"teacher {recipe.distill.teacher} is for task {card.get('task')!r}, "
                                 f"the recipe trains {task.id!r}")
+    if card.get("role") != "teacher":
+        print(f"warning: distill.teacher {recipe.distill.teacher} is a {card.get('role', 'role-less')} checkpoint, "
+              f"not a teacher: the student learns from it as if it were one", file=sys.stderr)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
@@ -162,6 +165,12 @@ class Trainer:
         except (TypeError, ValueError) as error:
             raise PortraitEdgeError(f"bad recipe: cannot build {self.arch!r} with {self.arch_kwargs}: {error}") from None
 
+        multiple = getattr(self.model, "size_multiple", 1)
+        for name, size in (("resolution", recipe.resolution), ("eval.size", recipe.eval.size),
+                           *((f"crop of data entry {i}", d.crop) for i, d in enumerate(recipe.data.mix or [recipe.data]))):
+            if size and size % multiple:
+                raise PortraitEdgeError(f"bad recipe: {name} {size} is not a multiple of {multiple}, which "
+                                        f"{self.arch} needs (it halves the image {multiple.bit_length() - 1} times)")
         if recipe.model.init:
             _load_init(self.model, recipe.model.init, self.task, self.arch, self.arch_kwargs)
         # the checkpoints this run starts from, hashed once when loaded (every card records them)
@@ -315,11 +324,21 @@ class Trainer:
             raise PortraitEdgeError(f"--resume: no resume state in {self.out_dir} (expected {path.name})")
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
+            state["bundle"], state["optimizer"], state["scaler"], state["step"]
+        except Exception as error:  # unpickling garbage raises almost anything
+            raise PortraitEdgeError(f"--resume: {path} is corrupt or not a resume file "
+                                    f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'unreadable'})") from None
+        done = int(state["step"])
+        if done > self.recipe.steps:
+            raise PortraitEdgeError(f"--resume: the run in {self.out_dir} is at step {done}, past steps="
+                                    f"{self.recipe.steps}: raise steps to continue it, or start a new run")
+        try:
             self.bundle.load_state_dict(state["bundle"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scaler.load_state_dict(state["scaler"])
-        except (RuntimeError, KeyError, EOFError, OSError) as error:
-            raise PortraitEdgeError(f"--resume: cannot restore {path}: {str(error).splitlines()[0]}") from None
+        except (RuntimeError, KeyError, ValueError) as error:
+            raise PortraitEdgeError(f"--resume: {path} does not fit this recipe's model (was the width or "
+                                    f"architecture changed?): {_first_mismatch(error)}") from None
         for term, term_state in zip([t for t in self.extra_terms if hasattr(t, "load_state_dict")],
                                     state.get("extra_terms", [])):
             term.load_state_dict(term_state)
@@ -450,6 +469,14 @@ class Trainer:
                                                                    if isinstance(v, float) and not k.startswith("iou_")}})
             if self.step % recipe.checkpoint_every == 0 and self.step < recipe.steps:
                 self._save("last", with_resume=True)
+
+
+def _first_mismatch(error: Exception) -> str:
+    """load_state_dict's many-line message -> its first concrete line (a size mismatch or a missing key)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    useful = [line for line in lines if line.startswith(("size mismatch", "Missing key", "Unexpected key"))]
+    text = (useful or lines or [type(error).__name__])[0]
+    return text if len(text) < 300 else text[:297] + "..."
 
 
 def train(recipe: Recipe, out_dir: str | Path, resume: bool = False, device: str = "auto",
