@@ -100,7 +100,7 @@ def make_pair(task: str, image: np.ndarray, landmarks: np.ndarray, seed: int) ->
     input), "target" (the photo), "<shadow|blemish>_mask" and "face_mask" (HxW float32 in [0, 1])."""
     if task not in PAIR_TASKS:
         raise PortraitEdgeError(f"real-photo pairs exist for {', '.join(PAIR_TASKS)}, not {task!r}")
-    clean = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    clean = torch.from_numpy(np.array(image, np.float32)).permute(2, 0, 1)[None] / 255
     points = torch.as_tensor(np.asarray(landmarks, np.float32))[None]
     if task == "shadow":
         composite, mask = shadow_composites(clean, [seed])
