@@ -12,10 +12,17 @@
   values lie in it (out-of-range values would be clipped), otherwise stretched from min to max.
 - CMYK, YCbCr, LAB and HSV become RGB through Pillow's conversions.
 
-Every problem with the file (missing, a directory, empty, not an image, truncated, a decompression
-bomb, smaller than `min_side`, an unsupported format) raises PortraitEdgeError with a one-line message
-that names the file. Decoding is forced (truncated files fail instead of coming back half grey) and
-the pixel count is checked from the header before any pixel is decoded.
+Every problem with the file (missing, a directory, empty, not an image, truncated, corrupt JPEG data,
+more pixels than `max_pixels`, smaller than `min_side`, an unsupported format) raises PortraitEdgeError
+with a one-line message that names the file. Decoding is forced (truncated files fail instead of
+coming back half grey) and the pixel count is checked from the header before any pixel is decoded.
+
+`max_pixels` (the CLI's --max-pixels) is the one size limit: Pillow's own Image.MAX_IMAGE_PIXELS is
+switched off while this module opens a file, so it never refuses what `max_pixels` allows.
+
+JPEG data is checked for damage first (portrait_edge.jpeg_damage: zeroed stretches, libjpeg-turbo's
+warnings in strict mode, scans that end early): Pillow silences libjpeg's "Corrupt JPEG data: ..."
+warnings and returns garbled rows, so such a file is refused instead.
 
 `write_image` writes atomically: a temporary file in the destination folder, then os.replace, so a
 failed write leaves no partial file behind.
@@ -24,8 +31,10 @@ failed write leaves no partial file behind.
 from __future__ import annotations
 
 import os
-import warnings
+import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,26 +97,56 @@ def _open_checked(path: str | os.PathLike, max_pixels: int, decode: bool):
     except OSError as error:
         raise PortraitEdgeError(f"{name}: cannot read ({error.strerror or error})") from None
 
-    with warnings.catch_warnings():
-        # Pillow warns (not raises) on images between MAX_IMAGE_PIXELS and twice that: make it fail.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as img:
-                _check_header(img, name, max_pixels)
-                if not decode:
-                    return _oriented_size(img)
-                return _decode(img)
-        except PortraitEdgeError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise PortraitEdgeError(f"{name}: image dimensions are implausibly large "
-                                    "(decompression bomb), refusing to decode") from None
-        except UnidentifiedImageError:
-            raise PortraitEdgeError(f"{name}: not an image (unrecognised file format)") from None
-        except PermissionError:
-            raise PortraitEdgeError(f"{name}: permission denied") from None
-        except _DECODE_ERRORS as error:
-            raise PortraitEdgeError(f"{name}: corrupt or truncated image ({_one_line(error)})") from None
+    try:
+        with _only_our_pixel_limit(), Image.open(path) as img:
+            _check_header(img, name, max_pixels)
+            if not decode:
+                return _oriented_size(img)
+            if img.format in ("JPEG", "MPO"):
+                _check_jpeg_data(path, name)
+            return _decode(img)
+    except PortraitEdgeError:
+        raise
+    except UnidentifiedImageError:
+        raise PortraitEdgeError(f"{name}: not an image (unrecognised file format)") from None
+    except PermissionError:
+        raise PortraitEdgeError(f"{name}: permission denied") from None
+    except _DECODE_ERRORS as error:
+        raise PortraitEdgeError(f"{name}: corrupt or truncated image ({_one_line(error)})") from None
+
+
+# Pillow checks its global MAX_IMAGE_PIXELS inside Image.open, before _check_header could apply
+# max_pixels, so a caller's higher limit would never be reached. It is set to None while any read
+# is open; counted (not just saved and restored) so that overlapping reads in threads restore the
+# caller's value only when the last one ends.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+_pillow_limit_users = 0
+_pillow_saved_limit: int | None = None
+
+
+@contextmanager
+def _only_our_pixel_limit() -> Iterator[None]:
+    global _pillow_limit_users, _pillow_saved_limit
+    with _PILLOW_LIMIT_LOCK:
+        if _pillow_limit_users == 0:
+            _pillow_saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _pillow_limit_users += 1
+    try:
+        yield
+    finally:
+        with _PILLOW_LIMIT_LOCK:
+            _pillow_limit_users -= 1
+            if _pillow_limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_saved_limit
+
+
+def _check_jpeg_data(path: Path, name: str) -> None:
+    from portrait_edge.jpeg_damage import find_damage
+
+    reason = find_damage(path.read_bytes(), name)
+    if reason is not None:
+        raise PortraitEdgeError(f"{name}: {reason}, refusing to read it (rows would come back garbled)")
 
 
 def _check_header(img: Image.Image, name: str, max_pixels: int) -> None:
@@ -118,8 +157,9 @@ def _check_header(img: Image.Image, name: str, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise PortraitEdgeError(f"{name}: image header gives an empty size {width}x{height}")
     if width * height > max_pixels:
-        raise PortraitEdgeError(f"{name}: image is too large ({width}x{height} = {width * height:,} pixels; "
-                                f"the limit is {max_pixels:,}), refusing to decode")
+        raise PortraitEdgeError(f"{name}: image is too large ({width}x{height} = {width * height:,} pixels, "
+                                f"over the limit of {max_pixels:,}; raise --max-pixels to allow it), "
+                                "refusing to decode a possible decompression bomb")
 
 
 def _oriented_size(img: Image.Image) -> tuple[int, int]:

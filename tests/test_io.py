@@ -223,6 +223,104 @@ def test_image_over_max_pixels_is_refused(tmp_path):
     _expect_error(tmp_path / "small.png", "too large", max_pixels=1000)
 
 
+def test_max_pixels_is_the_only_limit(tmp_path, monkeypatch):
+    # 12000 x 9000 = 108 MP: over Pillow's own MAX_IMAGE_PIXELS (89 MP), which used to refuse it in
+    # Image.open as a "decompression bomb" whatever max_pixels allowed.
+    Image.new("L", (12000, 9000), 128).save(tmp_path / "huge.jpg", quality=50)  # uniform: small and fast
+    assert probe_image(tmp_path / "huge.jpg", max_pixels=200_000_000) == (12000, 9000)
+    _expect_error(tmp_path / "huge.jpg", "too large", "64,000,000")  # the package's default still applies
+    # Decoding: Pillow's limit set far below the image must not fire either (a 108 MP decode is slow)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    image = _noise(100, 120)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), image)
+    assert read_image(tmp_path / "a.png", max_pixels=12_000).shape == (100, 120, 3)
+    _expect_error(tmp_path / "a.png", "too large", "11,999", max_pixels=11_999)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # the caller's setting is restored after every read
+
+
+def test_pillow_limit_is_restored_after_concurrent_reads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    Image.fromarray(_noise(200, 200)).save(tmp_path / "a.png")
+    before = Image.MAX_IMAGE_PIXELS
+    with ThreadPoolExecutor(4) as pool:
+        shapes = list(pool.map(lambda _: read_image(tmp_path / "a.png").shape, range(32)))
+    assert shapes == [(200, 200, 3)] * 32
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def _photo_like(height: int = 300, width: int = 400) -> np.ndarray:
+    """Smooth shading plus fine texture, so the JPEG's entropy-coded data is large like a photo's."""
+    texture = np.random.default_rng(1).normal(0, 12, (height, width, 3))
+    return np.clip(_smooth(height, width).astype(float) + texture, 0, 255).astype(np.uint8)
+
+
+def _zero_middle_of_scan(data: bytes, count: int = 2000) -> bytes:
+    """Zero `count` bytes in the middle of the entropy-coded data (between the first SOS and EOI)."""
+    sos = data.index(b"\xff\xda")
+    scan_start = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")  # skip the SOS header segment
+    eoi = data.rindex(b"\xff\xd9")
+    assert eoi - scan_start > 3 * count, "the test image must have enough entropy-coded data"
+    middle = (scan_start + eoi) // 2 - count // 2
+    return data[:middle] + bytes(count) + data[middle + count:]
+
+
+def _jpeg(picture: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("variant, words", [
+    ("baseline", "zero bytes in a row"),  # libjpeg itself says nothing for this one: the stretch resyncs
+    ("optimized", "zero bytes in a row"),
+    ("cmyk", "zero bytes in a row"),
+    ("progressive", "libjpeg: corrupt jpeg data"),
+])
+def test_jpeg_with_zeroed_bytes_in_the_scan_is_refused(tmp_path, variant, words):
+    picture = Image.fromarray(_photo_like())
+    data = _jpeg(picture.convert("CMYK") if variant == "cmyk" else picture, quality=90,
+                 progressive=variant == "progressive", optimize=variant == "optimized")
+    (tmp_path / "good.jpg").write_bytes(data)
+    assert read_image(tmp_path / "good.jpg").shape == (300, 400, 3)
+    (tmp_path / "damaged.jpg").write_bytes(_zero_middle_of_scan(data))
+    with Image.open(tmp_path / "damaged.jpg") as damaged:
+        damaged.load()  # Pillow alone accepts it: the reason for the check
+    message = _expect_error(tmp_path / "damaged.jpg", "corrupt", "jpeg data", words)
+    assert "refusing to read" in message
+    assert probe_image(tmp_path / "damaged.jpg") == (400, 300)  # header only, as documented
+
+
+def test_jpeg_scan_that_ends_early_is_refused(tmp_path):
+    # Two stray bytes before EOI: libjpeg finishes the image, drops them from its bit buffer and
+    # warns about nothing; a sound scan would need its last byte.
+    data = _jpeg(Image.fromarray(_photo_like()), quality=90)
+    end = data.rindex(b"\xff\xd9")
+    (tmp_path / "stray.jpg").write_bytes(data[:end] + b"\x5a\x5a" + data[end:])
+    _expect_error(tmp_path / "stray.jpg", "corrupt", "without the last byte")
+
+
+def test_flat_jpeg_with_optimised_tables_is_not_mistaken_for_zeroed_data(tmp_path):
+    # Its all-zero Huffman code is "end of block", so a flat image is coded as a run of zero bytes
+    data = _jpeg(Image.new("RGB", (512, 512), (250, 250, 250)), optimize=True)
+    assert bytes(64) in data
+    (tmp_path / "flat.jpg").write_bytes(data)
+    assert (read_image(tmp_path / "flat.jpg") >= 248).all()
+
+
+def test_jpeg_check_ignores_the_frames_after_the_first(tmp_path):
+    # An MPO's first frame is what read_image returns; damage in a later frame does not matter to it
+    picture = Image.fromarray(_photo_like())
+    picture.save(tmp_path / "two.mpo", format="MPO", save_all=True, append_images=[picture.rotate(180)])
+    data = (tmp_path / "two.mpo").read_bytes()
+    second = data.index(b"\xff\xd8", data.index(b"\xff\xd9", data.index(b"\xff\xda")))
+    (tmp_path / "later.jpg").write_bytes(data[:second] + _zero_middle_of_scan(data[second:]))
+    assert read_image(tmp_path / "later.jpg").shape == (300, 400, 3)
+    (tmp_path / "first.jpg").write_bytes(_zero_middle_of_scan(data[:second]) + data[second:])
+    _expect_error(tmp_path / "first.jpg", "zero bytes in a row")
+
+
 def test_too_small(tmp_path):
     Image.fromarray(_noise(8, 64)).save(tmp_path / "tiny.png")
     _expect_error(tmp_path / "tiny.png", "too small")

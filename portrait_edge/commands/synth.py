@@ -4,13 +4,22 @@
 
 Writes, per sample i, OUT/<task>_<i>_<part>.png for every part of the pair (input image(s), target,
 masks; label maps both colourised and as raw class-id PNGs), OUT/<task>_contact_sheet.png (rows =
-samples, columns = parts, labelled) and OUT/<task>_manifest.json (files and per-sample values).
-Sample i is sample i of make_pairs(task, n, seed, size): the same at any --n and chunking.
+samples, columns = parts, labelled) and OUT/<task>_manifest.json (per-sample files and values, and
+the sha256 of every file in OUT). Sample i is sample i of make_pairs(task, n, seed, size): the same
+at any --n and chunking.
+
+OUT is written whole (portrait_edge.staging): the files go to a private folder beside it, moved into
+place when complete, so a failed or killed run leaves no partial OUT and two runs never mix. An
+existing OUT that is a complete earlier output of the same task is replaced in one step; an OUT
+holding anything else (other files, another task's output) is refused, so nothing of the user's is
+ever deleted; a second run while one is writing OUT is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -37,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=256, help="image size in pixels, square (default 256, minimum 32)")
     parser.add_argument("--seed", type=int, default=0,
                         help=f"seed; sample i depends only on (seed, i). Test split: seeds from {TEST_SEED_BASE}")
-    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--out", required=True,
+                        help="output folder, written whole: created if missing; an earlier synth output of the same "
+                             "task there is replaced in one step (never mixed); a folder holding anything else is "
+                             "refused")
     parser.add_argument("--device", default="cpu", help="torch device for rendering, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.add_argument("--comparison", metavar="PNG",
@@ -137,9 +149,8 @@ def comparison_sheet(path: str | os.PathLike, n: int = 7, size: int = 256, seed:
 
 
 def run(args: argparse.Namespace) -> int:
-    from portrait_edge.data.pairs import TASK_IDS, make_pairs
+    from portrait_edge.data.pairs import TASK_IDS
     from portrait_edge.data.synth.render import MIN_SIZE
-    from portrait_edge.io import write_image
 
     if args.task not in TASK_IDS:
         raise PortraitEdgeError(f"unknown task {args.task!r}; known tasks: {', '.join(TASK_IDS)}")
@@ -157,37 +168,125 @@ def run(args: argparse.Namespace) -> int:
         raise PortraitEdgeError(f"unknown --device {args.device!r} (use cpu or cuda)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PortraitEdgeError("--device cuda was asked for but CUDA is not available here")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise PortraitEdgeError(f"--out {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    target, check = _output_folder(args.out, args.task)
+    comparison = _comparison_path(args.comparison, target)
 
+    from portrait_edge.staging import publish, staging_folder
+
+    with staging_folder(target, "synth") as staging:
+        samples, files = render_into(staging, args.task, args.n, args.size, args.seed, device, args.no_progress)
+        if comparison is not None and comparison.parent == target:  # inside OUT: part of the output
+            comparison_sheet(staging / comparison.name, size=min(args.size, 256), seed=args.seed,
+                             device=str(device), palette=True)
+            files[comparison.name] = file_sha256(staging / comparison.name)
+        write_text_atomic(staging / f"{args.task}_manifest.json", json.dumps(
+            {"task": args.task, "n": args.n, "size": args.size, "seed": args.seed, "samples": samples,
+             "files": files}, indent=1))
+        publish(staging, target, check)
+    if comparison is not None and comparison.parent != target:
+        comparison_sheet(comparison, size=min(args.size, 256), seed=args.seed, device=str(device), palette=True)
+    print(f"wrote {args.n} {args.task} samples and {Path(args.out) / f'{args.task}_contact_sheet.png'}")
+    return 0
+
+
+def _output_folder(out: str, task: str):
+    """The real path of --out and the check that a folder there may be replaced (run once now, so a
+    refusal comes before the rendering, and again just before the new folder is moved in)."""
+    target = Path(os.path.realpath(out))
+    if not target.name:
+        raise PortraitEdgeError(f"--out {out}: choose a folder to write, not the file system root")
+    check = functools.partial(check_replaceable, task=task, shown=out)
+    if os.path.lexists(target):
+        check(target)
+    return target, check
+
+
+def _comparison_path(comparison: str | None, target: Path) -> Path | None:
+    if not comparison:
+        return None
+    path = Path(os.path.realpath(comparison))
+    if path.parent != target and not path.parent.is_dir():
+        raise PortraitEdgeError(f"--comparison {comparison}: the folder {path.parent} does not exist")
+    return path
+
+
+def render_into(folder: Path, task: str, n: int, size: int, seed: int, device, no_progress: bool = True
+                ) -> tuple[list[dict], dict[str, str]]:
+    """Write the n samples' PNGs and the contact sheet into `folder`: (per-sample records, name -> sha256)."""
     from tqdm import tqdm
 
-    rows, titles, manifest = [], [], []
-    sheet_rows = min(args.n, 16)
-    with tqdm(total=args.n, desc=f"synth {args.task}", unit="sample", disable=args.no_progress) as progress:
-        for start in range(0, args.n, CHUNK):
-            count = min(CHUNK, args.n - start)
-            batch = make_pairs(args.task, count, args.seed, args.size, device, first_index=start)
+    from portrait_edge.data.pairs import make_pairs
+    from portrait_edge.io import write_image
+
+    files: dict[str, str] = {}
+
+    def write(name: str, image: np.ndarray) -> None:
+        write_image(folder / name, image)
+        files[name] = file_sha256(folder / name)
+
+    rows, titles, samples = [], [], []
+    sheet_rows = min(n, 16)
+    with tqdm(total=n, desc=f"synth {task}", unit="sample", disable=no_progress) as progress:
+        for start in range(0, n, CHUNK):
+            count = min(CHUNK, n - start)
+            batch = make_pairs(task, count, seed, size, device, first_index=start)
             for k in range(count):
                 index = start + k
-                parts, values = pair_parts(args.task, batch, k)
-                files = []
-                for name, image in parts:
-                    file_name = f"{args.task}_{index:05d}_{name}.png"
-                    write_image(out / file_name, image)
-                    files.append(file_name)
-                manifest.append({"index": index, "files": files, **values})
+                parts, values = pair_parts(task, batch, k)
+                names = [f"{task}_{index:05d}_{name}.png" for name, _ in parts]
+                for file_name, (_, image) in zip(names, parts):
+                    write(file_name, image)
+                samples.append({"index": index, "files": names, **values})
                 if index < sheet_rows:
                     rows.append(parts)
-                    titles.append(f"#{index}" + "".join(f"\n{k}={v}" for k, v in values.items()))
+                    titles.append(f"#{index}" + "".join(f"\n{key}={value}" for key, value in values.items()))
                 progress.update(1)
-    sheet_path = out / f"{args.task}_contact_sheet.png"
-    write_image(sheet_path, contact_sheet(rows, titles))
-    write_text_atomic(out / f"{args.task}_manifest.json", json.dumps(
-        {"task": args.task, "n": args.n, "size": args.size, "seed": args.seed, "samples": manifest}, indent=1))
-    if args.comparison:
-        comparison_sheet(args.comparison, size=min(args.size, 256), seed=args.seed, device=str(device), palette=True)
-    print(f"wrote {args.n} {args.task} samples and {sheet_path}")
-    return 0
+    write(f"{task}_contact_sheet.png", contact_sheet(rows, titles))
+    return samples, files
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_replaceable(folder: Path, task: str, shown: str) -> None:
+    """Raise unless `folder` may be replaced by a new `task` output: empty, or exactly an earlier
+    output of the same task (every file listed in its manifest), so no file of the user's is lost."""
+    if not folder.is_dir():
+        raise PortraitEdgeError(f"--out {shown} exists and is not a folder")
+    names = {entry.name for entry in folder.iterdir()}
+    if not names:
+        return
+    manifest_name = f"{task}_manifest.json"
+    if manifest_name not in names:
+        others = sorted(name for name in names if name.endswith("_manifest.json"))
+        if others:
+            raise PortraitEdgeError(f"--out {shown} holds another synth output ({others[0]}); refusing to replace it "
+                                    "(one task per folder): choose another --out")
+        raise PortraitEdgeError(f"--out {shown} is not empty and is not a synth output folder (it holds "
+                                f"{_some(names)}); refusing to replace it: choose a new or empty folder")
+    listed = _listed_files(folder / manifest_name, task)
+    if listed is None:
+        raise PortraitEdgeError(f"--out {shown}: {manifest_name} is not a synth manifest with file hashes (an "
+                                "older version's, or edited); refusing to replace the folder: remove it or choose "
+                                "another --out")
+    extra = names - listed - {manifest_name}
+    if extra:
+        raise PortraitEdgeError(f"--out {shown} holds files synth did not write ({_some(extra)}); refusing to "
+                                "replace it: move them out or choose another --out")
+
+
+def _listed_files(manifest: Path, task: str) -> set[str] | None:
+    try:
+        content = json.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(content, dict) or content.get("task") != task or not isinstance(content.get("files"), dict):
+        return None
+    return set(content["files"])
+
+
+def _some(names: set[str]) -> str:
+    first = sorted(names)[:3]
+    more = len(names) - len(first)
+    return ", ".join(first) + (f" and {more} more" if more else "")
