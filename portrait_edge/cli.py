@@ -50,6 +50,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Writes report.md, report.json and PNG plots: float vs quantized metric per runtime, latency, size."),
     ("bundle", "regenerate android_assets/ and ios_assets/",
      "Bundles the converted files with metadata, checksums and usage snippets for phone apps."),
+    ("apply", "run a network on your photos (face found, framed, result pasted back)",
+     "Runs a task's teacher or student on photos or folders through portrait_edge.pipelines: MediaPipe finds "
+     "the face, the shared framing crops it, the model runs in PyTorch or its phone runtime, and the result "
+     "is mapped back onto the whole photo."),
     ("demo", "start the Gradio app: teacher vs student side by side",
      "Starts the Gradio Space locally."),
 )

@@ -78,45 +78,123 @@ _CHUNK_ELEMENTS = 1 << 20  # candidate pixels per rasterisation chunk (bounds me
 
 # ---------------------------------------------------------------- detection (needs MediaPipe)
 
-_FACE_MESHES: dict[bool, Any] = {}
+_FACE_MESHES: dict[tuple[bool, int], Any] = {}
 _FACE_MESH_LOCK = threading.Lock()  # FaceMesh.process is not thread safe
 NUM_REFINED_LANDMARKS = 478  # with refine_landmarks: + 5 iris points per eye (468..477)
+MAX_FACES = 8
+DETECT_MIN_SIDE, DETECT_MAX_SIDE = 256, 1024  # photos are scaled into this range for Face Mesh
 
 
-def _face_mesh(refine: bool = False):
-    if refine not in _FACE_MESHES:
+def _face_mesh(refine: bool = False, max_faces: int = 1):
+    key = (refine, max_faces)
+    if key not in _FACE_MESHES:
         try:
             from mediapipe.python.solutions import face_mesh as mp_face_mesh
         except ImportError as error:
             raise NotAvailableError(
                 f"face landmarks need MediaPipe 0.10.21 (import failed: {error}); install it with "
                 "`pip install --no-deps mediapipe==0.10.21` plus the `train` extra (see README)") from None
-        _FACE_MESHES[refine] = mp_face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                     refine_landmarks=refine, min_detection_confidence=0.5)
-    return _FACE_MESHES[refine]
+        _FACE_MESHES[key] = mp_face_mesh.FaceMesh(static_image_mode=True, max_num_faces=max_faces,
+                                                  refine_landmarks=refine, min_detection_confidence=0.5)
+    return _FACE_MESHES[key]
+
+
+def _check_rgb(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise PortraitEdgeError(f"face detection expects an HxWx3 uint8 RGB image, got shape "
+                                f"{tuple(array.shape)} dtype {array.dtype}")
+    return np.ascontiguousarray(array)
+
+
+def detect_faces(image: np.ndarray, refine: bool = False, max_faces: int = 1) -> list[np.ndarray]:
+    """Face Mesh landmarks of up to max_faces faces, the largest (landmark box area) first: each [468, 3]
+    float32 in pixels (module convention), or [478, 3] with refine=True (refined lips, eyes and brows,
+    + 10 iris points). An empty list when there is no face. image: HxWx3 uint8 RGB."""
+    array = _check_rgb(image)
+    height, width = array.shape[:2]
+    with _FACE_MESH_LOCK:
+        result = _face_mesh(refine, max_faces).process(array)
+    count = NUM_REFINED_LANDMARKS if refine else NUM_LANDMARKS
+    faces = [np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark[:count]], dtype=np.float32)
+             for face in (result.multi_face_landmarks or [])]
+    return sorted(faces, key=lambda f: -float(np.prod(f[:NUM_LANDMARKS, :2].max(0) - f[:NUM_LANDMARKS, :2].min(0))))
 
 
 def detect_landmarks(image: np.ndarray, refine: bool = False) -> np.ndarray:
-    """Face Mesh landmarks of the most prominent face: [468, 3] float32 in pixels (module convention);
-    refine=True: [478, 3], the refined model's (lips, eyes and brows refined, + 10 iris points).
-
-    image: HxWx3 uint8 RGB (as portrait_edge.io.read_image returns). Raises NoFaceError if no face.
-    """
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise PortraitEdgeError(f"detect_landmarks expects an HxWx3 uint8 RGB image, got shape "
-                                f"{tuple(array.shape)} dtype {array.dtype}")
-    array = np.ascontiguousarray(array)
-    height, width = array.shape[:2]
-    with _FACE_MESH_LOCK:
-        result = _face_mesh(refine).process(array)
-    if not result.multi_face_landmarks:
+    """Face Mesh landmarks of the most prominent face ([468, 3], or [478, 3] with refine). Raises
+    NoFaceError if no face."""
+    faces = detect_faces(image, refine)
+    if not faces:
+        height, width = np.asarray(image).shape[:2]
         raise NoFaceError(f"no face found in the {width}x{height} image (Face Mesh needs a visible, "
                           "roughly frontal face)")
-    points = result.multi_face_landmarks[0].landmark
-    landmarks = np.array([(p.x * width, p.y * height, p.z * width) for p in points[:NUM_REFINED_LANDMARKS if refine else NUM_LANDMARKS]],
-                         dtype=np.float32)
-    return landmarks
+    return faces[0]
+
+
+def find_faces(image: np.ndarray, max_faces: int = 1) -> list[np.ndarray]:
+    """The one face finder of the pool, training previews and the inference pipelines: refined [478, 3]
+    landmarks in the photo's pixels, largest face first, [] when there is none.
+
+    Face Mesh's detector sees the whole photo shrunk to 128 px, so it misses faces that are small in
+    the photo and finds a face that fills a tight crop only with context around it. So: the photo is
+    scaled to a longer side in [DETECT_MIN_SIDE, DETECT_MAX_SIDE] and searched; when nothing is found,
+    it is searched again padded by a third of its side (edges repeated); when still nothing is found, or
+    more than one face is asked for, overlapping square tiles of the photo are searched too, and faces
+    found twice (a box centre inside another face's box) are kept once."""
+    from PIL import Image
+
+    array = _check_rgb(image)
+    height, width = array.shape[:2]
+    longer = max(height, width)
+    scale = min(max(1.0, DETECT_MIN_SIDE / longer), DETECT_MAX_SIDE / longer)
+    work = array if scale == 1.0 else np.asarray(Image.fromarray(array).resize(
+        (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR))
+    faces = detect_faces(work, refine=True, max_faces=max_faces)
+    if not faces:
+        pad = max(work.shape[:2]) // 3
+        faces = [_shifted(f, -pad, -pad) for f in detect_faces(np.pad(work, ((pad, pad), (pad, pad), (0, 0)), mode="edge"),
+                                                               refine=True, max_faces=max_faces)]
+    if not faces or max_faces > 1:
+        for top, left, side in _tiles(*work.shape[:2]):
+            tile = work[top:top + side, left:left + side]
+            faces += [_shifted(f, left, top) for f in detect_faces(tile, refine=True, max_faces=max_faces)]
+    kept: list[np.ndarray] = []
+    for points in sorted(faces, key=_box_area, reverse=True):
+        if not any(_centre_inside(points, other) for other in kept):
+            kept.append(points)
+    return [(points / scale).astype(np.float32) for points in kept[:max_faces]]
+
+
+def _shifted(points: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    out = points.copy()
+    out[:, 0] += dx
+    out[:, 1] += dy
+    return out
+
+
+def _box_area(points: np.ndarray) -> float:
+    return float(np.prod(points[:NUM_LANDMARKS, :2].max(0) - points[:NUM_LANDMARKS, :2].min(0)))
+
+
+def _centre_inside(points: np.ndarray, other: np.ndarray) -> bool:
+    centre = (points[:NUM_LANDMARKS, :2].max(0) + points[:NUM_LANDMARKS, :2].min(0)) / 2
+    low, high = other[:NUM_LANDMARKS, :2].min(0), other[:NUM_LANDMARKS, :2].max(0)
+    return bool(((centre >= low) & (centre <= high)).all())
+
+
+def _tiles(height: int, width: int) -> list[tuple[int, int, int]]:
+    """Square tiles (top, left, side) overlapping by half, of side min(H, W) and of half that, whose
+    faces are big enough for the detector when the whole photo's are not."""
+    tiles = []
+    for side in (min(height, width), min(height, width) // 2):
+        if side < 96:
+            continue
+        step = side // 2
+        for top in sorted({*range(0, height - side + 1, step), height - side}):
+            for left in sorted({*range(0, width - side + 1, step), width - side}):
+                tiles.append((top, left, side))
+    return tiles
 
 
 # ---------------------------------------------------------------- judging

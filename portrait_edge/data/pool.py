@@ -58,7 +58,6 @@ TASK_IDS = ("shadow", "facial_shadow", "normals", "parsing", "retouch", "maskedi
 IDENTITY_RULES = ("photo", "parent-folder", "name-prefix")
 LANDMARK_ROW = (478, 3)
 FORMAT = "portrait-edge pool 2"
-DETECT_MAX_SIDE = 1024  # photos larger than this are downscaled for Face Mesh (landmarks scaled back)
 
 
 @dataclass
@@ -127,24 +126,13 @@ def chroma(image: np.ndarray) -> float:
 
 
 def find_landmarks(image: np.ndarray) -> np.ndarray:
-    """478 refined Face Mesh landmarks in the photo's pixels; tight crops are padded and tried again."""
-    from PIL import Image
+    """478 refined Face Mesh landmarks of the largest face, in the photo's pixels (NoFaceError if none)."""
+    from portrait_edge.data.landmarks import NoFaceError, find_faces
 
-    from portrait_edge.data.landmarks import NoFaceError, detect_landmarks
-
-    height, width = image.shape[:2]
-    scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
-    work = image if scale == 1.0 else np.asarray(
-        Image.fromarray(image).resize((round(width * scale), round(height * scale)), Image.Resampling.BILINEAR))
-    try:
-        points = detect_landmarks(work, refine=True)
-    except NoFaceError:
-        pad = max(work.shape[:2]) // 3  # a face filling the frame: give the detector some context
-        padded = np.pad(work, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-        points = detect_landmarks(padded, refine=True)
-        points[:, :2] -= pad
-    points = points / scale
-    return points.astype(np.float32)
+    faces = find_faces(image)
+    if not faces:
+        raise NoFaceError(f"no face found in the {image.shape[1]}x{image.shape[0]} image")
+    return faces[0]
 
 
 def process_photo(path: str, sizes: tuple[int, ...]) -> dict[str, Any]:

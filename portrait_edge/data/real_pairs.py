@@ -118,7 +118,7 @@ def make_pair(task: str, image: np.ndarray, landmarks: np.ndarray, seed: int) ->
 def label_overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Class colours over the photo; IGNORE pixels dark blue."""
     from portrait_edge.data.pseudo_labels import IGNORE
-    from portrait_edge.train.visualize import overlay
+    from portrait_edge.labels import overlay
 
     out = overlay(image, np.where(labels == IGNORE, 0, labels))
     ignored = labels == IGNORE

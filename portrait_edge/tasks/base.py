@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -133,3 +134,15 @@ class TaskSpec:
     def postprocess(self, output: torch.Tensor) -> torch.Tensor:
         """Model output -> the task's result (class ids for label maps, clamped images, unit normals)."""
         return output
+
+    # ---- inference (portrait_edge.pipelines) ----------------------------------------------------
+    pipeline_options: tuple[str, ...] = ()  # keyword options of load_pipeline(task)(image, **options)
+
+    def pipeline_inputs(self, image: torch.Tensor, landmarks: np.ndarray, options: dict[str, Any]) -> torch.Tensor:
+        """The model input for one framed face: image [1, 3, S, S] in [0, 1], its refined Face Mesh
+        landmarks [478, 3] in the crop's pixels, the caller's options. Tasks with extra input channels
+        (landmark channels, fill strength, masks) override this."""
+        if self.in_channels != 3:
+            raise NotAvailableError(f"task {self.id!r} has no inference pipeline in this version (its inputs are "
+                                    f"{', '.join(g.name for g in self.inputs)})")
+        return image

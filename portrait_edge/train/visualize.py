@@ -21,25 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# One colour per CelebAMask-HQ class (the order of portrait_edge.labels.CELEBAMASK_HQ_CLASSES).
-PALETTE = np.array([
-    [0, 0, 0], [204, 153, 102], [255, 128, 0], [120, 120, 255], [0, 200, 255], [0, 90, 255],
-    [153, 51, 0], [102, 0, 51], [255, 204, 204], [255, 153, 204], [255, 255, 0], [255, 0, 0],
-    [180, 0, 60], [80, 40, 10], [0, 160, 80], [255, 0, 255], [0, 255, 200], [200, 200, 120], [0, 100, 160],
-], dtype=np.uint8)
-
-
-def colourise(labels: np.ndarray) -> np.ndarray:
-    """HxW class ids -> HxWx3 uint8 colours."""
-    return PALETTE[np.clip(labels, 0, len(PALETTE) - 1)]
-
-
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """The label colours blended over an HxWx3 uint8 image (background left as is)."""
-    colours = colourise(labels).astype(np.float32)
-    blend = image.astype(np.float32) * (1 - alpha) + colours * alpha
-    out = np.where((labels > 0)[..., None], blend, image.astype(np.float32))
-    return out.round().clip(0, 255).astype(np.uint8)
+from portrait_edge.labels import PALETTE, colourise, overlay  # noqa: F401  (re-exported)
 
 
 def real_portraits() -> dict[str, np.ndarray]:

@@ -1,0 +1,45 @@
+"""Files `portrait-edge apply` writes for a result, by the kind of the task's output (atomic writes).
+
+- label maps: <stem>.labels.png (8-bit class ids, the value is the class id), <stem>.overlay.png
+  (class colours over the photo) and, once per output folder, legend.png;
+- images: <stem>.<task>.png, the photo with the edit pasted back;
+- normals: <stem>.normals.png (RGB = (n + 1) / 2 with n = (x right, y up, z to camera); 0 outside the
+  mask) and <stem>.normals_mask.png.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from portrait_edge.atomic import atomic_path
+from portrait_edge.pipelines.pipeline import PipelineResult
+
+
+def _save_png(array: np.ndarray, path: Path) -> Path:
+    from PIL import Image
+
+    with atomic_path(path) as temp:
+        Image.fromarray(array).save(temp, format="PNG")
+    return path
+
+
+def write_result(result: PipelineResult, photo: np.ndarray, out_dir: Path, stem: str) -> list[Path]:
+    """Writes the files of one result; returns their paths."""
+    from portrait_edge.labels import legend, overlay
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if result.labels is not None:
+        written = [_save_png(result.labels, out_dir / f"{stem}.labels.png"),
+                   _save_png(overlay(photo, result.labels), out_dir / f"{stem}.overlay.png")]
+        if not (out_dir / "legend.png").is_file():
+            written.append(_save_png(legend(), out_dir / "legend.png"))
+        return written
+    if result.image is not None:
+        return [_save_png(result.image, out_dir / f"{stem}.{result.task}.png")]
+    if result.normals is not None:
+        colours = np.where(result.mask[..., None], (result.normals + 1) / 2 * 255, 0).round().astype(np.uint8)
+        return [_save_png(colours, out_dir / f"{stem}.normals.png"),
+                _save_png(result.mask.astype(np.uint8) * 255, out_dir / f"{stem}.normals_mask.png")]
+    return []

@@ -1,0 +1,115 @@
+"""portrait_edge.pipelines on real portraits (the photos that ship inside skimage and matplotlib)."""
+
+import numpy as np
+import pytest
+
+from portrait_edge.errors import PortraitEdgeError
+
+pytest.importorskip("mediapipe")
+
+
+@pytest.fixture(scope="module")
+def portraits():
+    from portrait_edge.train.visualize import real_portraits
+
+    return real_portraits()
+
+
+@pytest.fixture(scope="module")
+def torch_pipe():
+    from portrait_edge.pipelines import load_pipeline
+
+    return load_pipeline("parsing", role="student", backend="torch")
+
+
+@pytest.fixture(scope="module")
+def torch_results(torch_pipe, portraits):
+    return {name: torch_pipe(image) for name, image in portraits.items()}
+
+
+def test_parsing_labels_the_whole_photo_with_the_face_where_the_face_is(torch_results, portraits):
+    from portrait_edge.labels import CLASS_ID
+
+    for name, result in torch_results.items():
+        image = portraits[name]
+        assert result.labels.shape == image.shape[:2] and result.labels.dtype == np.uint8
+        x0, y0, x1, y1 = (int(v) for v in result.face_box)
+        assert 0 <= x0 < x1 <= image.shape[1] and 0 <= y0 < y1 <= image.shape[0]
+        face = result.labels[y0:y1, x0:x1]
+        assert (face == CLASS_ID["skin"]).mean() > 0.3, name
+        assert (face == CLASS_ID["nose"]).sum() > 200, name  # a nose of hundreds of pixels, not 5
+        assert set(result.timings_ms) >= {"detect", "crop", "model", "paste", "total"}
+
+
+@pytest.mark.parametrize("backend, precision, agreement", [
+    ("litert", "fp32", 0.995), ("executorch", "fp32", 0.995), ("litert", "int8", 0.95), ("executorch", "int8", 0.95)])
+def test_phone_runtimes_agree_with_torch(torch_results, portraits, backend, precision, agreement):
+    """The bundled files in their real runtimes give the labels PyTorch gives (fp32: verify's parity;
+    int8: the quantization error only)."""
+    from portrait_edge.pipelines import load_pipeline
+
+    pipe = load_pipeline("parsing", backend=backend, precision=precision)
+    for name, image in portraits.items():
+        result = pipe(image)
+        reference = torch_results[name]
+        x0, y0, x1, y1 = (int(v) for v in reference.face_box)
+        assert np.allclose(result.face_box, reference.face_box)
+        share = (result.labels[y0:y1, x0:x1] == reference.labels[y0:y1, x0:x1]).mean()
+        assert share >= agreement, f"{name}: {share:.4f}"
+
+
+def test_a_small_tight_photo_still_finds_the_face(torch_results, torch_pipe, portraits):
+    from PIL import Image
+
+    image = portraits["astronaut"]
+    x0, y0, x1, y1 = (int(v) for v in torch_results["astronaut"].face_box)
+    tight = np.asarray(Image.fromarray(image[y0:y1, x0:x1]).resize((150, 150)))
+    result = torch_pipe(tight)
+    assert result.labels.shape == (150, 150)
+    assert (result.labels > 0).mean() > 0.5  # the face fills the photo
+
+
+def test_several_faces_largest_first_or_all(torch_pipe, portraits):
+    from PIL import Image
+
+    big = portraits["astronaut"]
+    small = np.asarray(Image.fromarray(big).resize((384, 384)))
+    canvas = np.full((512, 896, 3), 255, np.uint8)
+    canvas[:, :512], canvas[64:448, 512:] = big, small
+    largest = torch_pipe(canvas)
+    assert len(largest.faces) == 1 and largest.face_box[0] < 512
+    both = torch_pipe(canvas, faces="all")
+    assert len(both.faces) == 2 and both.faces[1].face_box[0] > 512
+    assert (both.labels[64:448, 600:] > 0).sum() > (largest.labels[64:448, 600:] > 0).sum()
+
+
+def test_bad_inputs_are_one_line_errors(torch_pipe):
+    from portrait_edge.pipelines import NoFaceInPhotoError, load_pipeline
+
+    with pytest.raises(NoFaceInPhotoError, match="no face found in the 300x200 photo"):
+        torch_pipe(np.full((200, 300, 3), 120, np.uint8))
+    with pytest.raises(PortraitEdgeError, match="uint8"):
+        torch_pipe(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(PortraitEdgeError, match="no option fill"):
+        torch_pipe(np.zeros((64, 64, 3), np.uint8), fill=0.5)
+    with pytest.raises(PortraitEdgeError, match="int8 and fp16 run in the phone runtimes"):
+        load_pipeline("parsing", backend="torch", precision="int8")
+    with pytest.raises(PortraitEdgeError, match="only students are converted"):
+        load_pipeline("parsing", role="teacher", backend="litert")
+    with pytest.raises(PortraitEdgeError, match="unknown task"):
+        load_pipeline("hairstyle")
+
+
+def test_a_modified_bundled_file_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import portrait_edge.report.bundle as bundle
+    from portrait_edge.pipelines import load_pipeline
+
+    copy = tmp_path / "android_assets"
+    shutil.copytree(bundle.ANDROID_DIR, copy)
+    model = copy / "parsing" / "parsing_int8.tflite"
+    model.write_bytes(model.read_bytes() + b"\0")
+    monkeypatch.setattr(bundle, "ANDROID_DIR", copy)
+    with pytest.raises(PortraitEdgeError, match="checksum mismatch"):
+        load_pipeline("parsing", backend="litert", precision="int8")
