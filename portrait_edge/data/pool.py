@@ -26,7 +26,7 @@ file hash unless --identity says what names the person: parent-folder (the folde
 name-prefix (the file name up to its first underscore, as in CelebA's `<identity>_<image>.jpg`), so one
 person is never in both splits when identities are known. Building streams: memory holds only the
 duplicate hashes, never the photos; bad files are counted and listed in pool.json, never fatal. The
-pool is built in a private folder beside POOL and moved into place when complete.
+pool is built in a private folder beside POOL and moved into place when complete (portrait_edge.staging).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import numpy as np
 
 from portrait_edge import framing
 from portrait_edge.errors import PortraitEdgeError
+from portrait_edge.staging import publish, staging_folder
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 SHARD_SIZE = 1000
@@ -231,14 +231,6 @@ def identity_of(source: Source, relative: str, sha256: str) -> str:
     return sha256
 
 
-def remove_stale_staging(out: Path) -> None:
-    """Staging folders of builds whose process is gone (killed runs) are removed before a new build."""
-    for folder in out.parent.glob(f".{out.name}.building-*"):
-        pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
 def split_of(identity: str, val_percent: float) -> str:
     bucket = int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16) % 10_000
     return "val" if bucket < val_percent * 100 else "train"
@@ -248,7 +240,6 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     """Append a file to a tar being written; returns the byte offset of its data in the tar file."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), 0, 0o644
-    before = tar.offset
     tar.addfile(info, io.BytesIO(data))  # writes header(s), then the data padded to 512-byte blocks
     padded = -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
     return tar.offset - padded
@@ -292,17 +283,14 @@ def build_pool(sources: list[Source], out: str | Path, sizes: tuple[int, ...] = 
             raise PortraitEdgeError(f"--from {source.folder}: not a folder")
     if not sizes or any(s < 32 for s in sizes):
         raise PortraitEdgeError(f"crop sizes must be at least 32, got {sizes}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out)
-    staging = out.parent / f".{out.name}.building-{os.getpid()}"
-    (staging / "shards").mkdir(parents=True)
-    try:
+    def refuse(existing: Path) -> None:  # another build finished first
+        raise PortraitEdgeError(f"pool folder {existing} already exists; choose a new --out (pools are built whole)")
+
+    with staging_folder(out, "pool") as staging:
+        (staging / "shards").mkdir()
         summary = _build_into(staging, sources, tuple(sorted(set(sizes))), val_percent, workers, limit,
                               show_progress, tqdm)
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        publish(staging, out, refuse)
     return summary
 
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -101,20 +98,3 @@ def read_json(path: Path | str, what: str = "file") -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise PortraitEdgeError(f"{what} {path} is not valid JSON ({error})") from None
-
-
-def replace_dir_atomic(built: Path, target: Path) -> None:
-    """Move a freshly built directory (same parent as target) over `target`."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(built, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(built, target)
-
-
-def temp_dir_beside(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

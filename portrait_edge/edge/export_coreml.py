@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from portrait_edge.edge.artifacts import replace_dir_atomic, temp_dir_beside
+from portrait_edge.staging import publish, staging_folder
 from portrait_edge.tasks.base import TaskSpec
 
 INPUT_NAME = "input"
@@ -101,11 +101,10 @@ def export_mlpackage(model: nn.Module, example: torch.Tensor, path: Path | str, 
         mlmodel = compress(base, precision, weight_threshold)
         set_metadata(mlmodel, task, precision, version, extra_metadata or {})
         target = path.with_name(f"{path.name}_{precision}.mlpackage")
-        built = temp_dir_beside(target)
-        package = built / target.name
-        mlmodel.save(str(package))
-        replace_dir_atomic(package, target)
-        built.rmdir()
+        with staging_folder(target, "coreml") as built:
+            package = built / target.name  # coremltools wants the .mlpackage name
+            mlmodel.save(str(package))
+            publish(package, target, lambda existing: None)
         written[precision] = target
     return written
 

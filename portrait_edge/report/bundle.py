@@ -12,13 +12,14 @@
       manifest.json, README.md
       <task>/<Task><Precision>.mlpackage  (recipe bundle.ios), metadata.json, <Task>Example.swift
 
-Each folder is built beside the old one and swapped in whole. `check_bundle` recomputes every
+Each folder is built beside the old one and swapped in whole (portrait_edge.staging). `check_bundle` recomputes every
 checksum and fails with one line naming the first corrupt, missing, extra or mismatched file.
 """
 
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,15 +29,14 @@ from portrait_edge.edge.artifacts import (
     REPO_ROOT,
     VERIFY_JSON,
     read_json,
-    replace_dir_atomic,
     require_checksum,
     sha256_of,
     size_of,
-    temp_dir_beside,
     write_json_atomic,
 )
 from portrait_edge.edge.recipe import EdgeRecipe, load_recipe
 from portrait_edge.errors import PortraitEdgeError
+from portrait_edge.staging import publish, staging_folder
 
 ANDROID_DIR = REPO_ROOT / "android_assets"
 IOS_DIR = REPO_ROOT / "ios_assets"
@@ -129,12 +129,10 @@ def _collect(task_dir: Path, recipe: EdgeRecipe, wanted: tuple[str, ...], log) -
     return export, verify, chosen
 
 
-def _stage_platform(built: Path, root: Path, platform: str, tasks: list[tuple[Path, EdgeRecipe]], log) -> list[str]:
-    """Writes the platform's bundle into built/<root name>; returns the tasks it holds."""
+def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRecipe]], log) -> list[str]:
+    """Writes the platform's bundle into the (empty) staging folder; returns the tasks it holds."""
     from portrait_edge.report.snippets import kotlin, swift
 
-    staging = built / root.name
-    staging.mkdir()
     names: list[str] = []
     for task_dir, recipe in tasks:
         export, verify, entries = _collect(task_dir, recipe, _wanted(recipe, platform), log)
@@ -220,22 +218,18 @@ def build_bundles(task_dirs: list[Path], android_dir: Path = ANDROID_DIR, ios_di
         raise PortraitEdgeError(f"no platform to bundle ({', '.join(unknown) or 'the recipes export no bundled format'});"
                                 f" choose from {', '.join(PLATFORMS)}")
     roots = {"android": Path(android_dir), "ios": Path(ios_dir)}
-    staged: dict[str, tuple[Path, list[str]]] = {}
-    try:
-        for platform in platforms:
-            built = temp_dir_beside(roots[platform])
-            staged[platform] = (built, [])
-            staged[platform] = (built, _stage_platform(built, roots[platform], platform, tasks, log))
-            if not staged[platform][1]:
+    written: dict[str, list[str]] = {}
+    with ExitStack() as stack:
+        staged = {platform: stack.enter_context(staging_folder(roots[platform], "bundle")) for platform in platforms}
+        for platform, staging in staged.items():
+            written[platform] = _stage_platform(staging, platform, tasks, log)
+            if not written[platform]:
                 raise PortraitEdgeError(f"{platform}: no verified model to bundle (recipe bundle.{platform} lists "
                                         f"{', '.join(sorted({v for _, r in tasks for v in _wanted(r, platform)})) or 'nothing'});"
                                         f" {roots[platform]} left unchanged")
-        for platform, (built, _) in staged.items():
-            replace_dir_atomic(built / roots[platform].name, roots[platform])
-    finally:
-        for built, _ in staged.values():
-            shutil.rmtree(built, ignore_errors=True)
-    return {platform: names for platform, (_, names) in staged.items()}
+        for platform, staging in staged.items():
+            publish(staging, roots[platform], lambda existing: None)
+    return written
 
 
 def _wanted(recipe: EdgeRecipe, platform: str) -> tuple[str, ...]:

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from portrait_edge.errors import PortraitEdgeError
 
@@ -19,7 +18,7 @@ def test_build_keeps_faces_and_rejects_the_rest_with_reasons(pool_dir):
     assert counts["rejected"] == {"exact_duplicate": 1, "near_duplicate": 1, "grayscale": 1, "no_face": 1,
                                   "unreadable": 1}
     assert summary["sources"][0]["licence"] == "test licence"
-    assert not list(pool_dir.parent.glob(".pool.building-*"))
+    assert not list(pool_dir.parent.glob(".pool.*"))
 
 
 def test_manifest_checksums_match_the_stored_crops(pool_dir):
@@ -66,7 +65,7 @@ def test_identity_rules_keep_one_person_in_one_split():
 def test_stale_staging_folders_of_killed_builds_are_removed(photo_folder, tmp_path):
     from portrait_edge.data.pool import Source, build_pool
 
-    stale = tmp_path / ".p.building-999999999"  # no such process
+    stale = tmp_path / ".p.pool-999999999-abc"  # the staging folder of a process that is gone
     (stale / "shards").mkdir(parents=True)
     build_pool([Source(str(photo_folder), "r", "l")], tmp_path / "p", workers=1, limit=1, show_progress=False)
     assert not stale.exists()
