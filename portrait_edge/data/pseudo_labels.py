@@ -30,8 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ import numpy as np
 import torch
 
 from portrait_edge.errors import NotAvailableError, PortraitEdgeError
+from portrait_edge.staging import publish, staging_folder
 from portrait_edge.labels import CLASS_ID, NUM_CLASSES
 
 IGNORE = 255
@@ -155,17 +154,15 @@ def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", 
     target = Path(pool_dir) / "labels" / name
     if target.exists():
         raise PortraitEdgeError(f"label set {target} already exists; choose another --name")
-    staging = target.parent / f".{name}.labelling-{os.getpid()}"
-    staging.mkdir(parents=True)
-    try:
+    def refuse(existing: Path) -> None:
+        raise PortraitEdgeError(f"label set {existing} already exists; choose another --name")
+
+    with staging_folder(target, "labelling") as staging:
         summary = _label_into(staging, pool, model, _subset(pool, limit, val_limit), show_progress, batch_size, tqdm)
         summary.update({"teacher": str(teacher), "teacher_sha256": sha256_of(weights_path(teacher)),
                         "teacher_card": {k: card.get(k) for k in ("task", "role", "arch", "name")}})
         (staging / "labels.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        publish(staging, target, refuse)
     return summary
 
 
