@@ -99,3 +99,31 @@ def from_crop(points: np.ndarray, square: Square, size: int) -> np.ndarray:
     if out.shape[1] > 2:
         out[:, 2:] *= scale
     return out
+
+
+def describe(size: int) -> dict[str, object]:
+    """The framing as data, for bundle metadata: what an app must do before and after the model."""
+    from portrait_edge.pipelines.paste import FEATHER
+
+    return {
+        "module": "portrait_edge.framing",
+        "detector": "MediaPipe Face Mesh (face landmarker), static image mode, the largest face; its first 468 "
+                    "landmarks in image pixels",
+        "box": "axis-aligned bounding box (x0, y0, x1, y1) of the 468 landmarks",
+        "side": f"{EXPANSION} * max(x1 - x0, y1 - y0)",
+        "expansion": EXPANSION,
+        "center": {"x": "(x0 + x1) / 2", "y": f"(y0 + y1) / 2 - ({CENTER_Y} - 0.5) * side",
+                   "face_box_center_in_crop": [0.5, CENTER_Y]},
+        "square": "left = center.x - side / 2, top = center.y - side / 2 (no rotation); floor(left), floor(top), "
+                  "round(side) in whole pixels",
+        "padding": "pixels of the square outside the photo repeat the nearest edge pixel (clamp-to-edge)",
+        "resize": f"the square resized to {size}x{size} (area/Lanczos when shrinking, bicubic when enlarging)",
+        "paste_back": {
+            "label_map": "resize the logits to the square's side (bilinear), argmax, write the part inside the photo; "
+                         "pixels outside the square are background",
+            "image": f"resize the output to the square's side and blend it over the photo with weights falling "
+                     f"smoothly (smoothstep) from 1 to 0 over the outer {FEATHER:.0%} of the square",
+            "normals": "resize to the square's side, renormalise to unit length; |n| < 0.5 = no surface",
+        },
+        "reference": "portrait_edge.pipelines (load_pipeline(task)(image)) does exactly this in Python",
+    }

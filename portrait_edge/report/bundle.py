@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable
 
-from portrait_edge import __version__
+from portrait_edge import __version__, framing
 from portrait_edge.edge.artifacts import (
     EXPORT_JSON,
     REPO_ROOT,
@@ -74,6 +74,7 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
     meta = {
         "task": export["task"], "role": "student", "platform": platform, "portrait_edge_version": __version__,
         "input": {**export["input"], "normalisation": NORMALISATION},
+        "framing": framing.describe(int(export["resolution"])),
         "output": {**export["output"], "postprocess": "argmax over the channel axis -> class id" if export["labels"]
                    else "clamp to the value range"},
         "files": files,

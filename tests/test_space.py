@@ -1,0 +1,81 @@
+"""The Gradio Space, launched locally and driven through gradio_client as a visitor would."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+pytest.importorskip("gradio_client")
+pytest.importorskip("mediapipe")
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    from portrait_edge.space import CONCURRENCY, build_app
+
+    app = build_app(tmp_path_factory.mktemp("examples"))
+    app.queue(default_concurrency_limit=CONCURRENCY)
+    app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def client(space):
+    from gradio_client import Client
+
+    return Client(space.local_url, verbose=False)
+
+
+def test_every_task_with_weights_has_a_tab_and_an_endpoint(client):
+    from portrait_edge.space import demo_tasks
+
+    tasks = [t.id for t in demo_tasks()]
+    assert "parsing" in tasks
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {f"/run_{t}" for t in tasks} <= set(endpoints)
+
+
+@pytest.mark.parametrize("runtime", ["LiteRT int8", "ExecuTorch int8"])
+def test_parsing_tab_runs_teacher_and_students_on_a_real_portrait(client, tmp_path, runtime):
+    from gradio_client import handle_file
+
+    from portrait_edge.train.visualize import real_portraits
+
+    photo = tmp_path / "grace_hopper.png"
+    Image.fromarray(real_portraits()["grace_hopper"]).save(photo)
+    teacher, student, int8, summary = client.predict(handle_file(str(photo)), runtime, ["skin", "nose", "hair"],
+                                                     api_name="/run_parsing")
+    images = [np.asarray(Image.open(path)) for path in (teacher, student, int8)]
+    assert all(image.shape[:2] == (600, 512) for image in images)
+    assert not np.array_equal(images[0], images[1])  # the teacher and the student differ somewhere
+    assert runtime.split()[0].lower() in summary.lower() and "same labels" in summary
+
+
+def test_a_photo_without_a_face_is_a_message_not_a_stack_trace(client, tmp_path):
+    from gradio_client import handle_file
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(wall)
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(wall)), "LiteRT int8", ["skin"], api_name="/run_parsing")
+    assert "no face found" in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_a_file_that_is_not_an_image_is_refused_with_a_message(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not a png")
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(bad)), "LiteRT int8", ["skin"], api_name="/run_parsing")
+    assert "Traceback" not in str(info.value)
+
+
+def test_large_photos_are_resized_with_a_note():
+    from portrait_edge.space import MAX_PIXELS, fit
+
+    image, note = fit(np.zeros((2000, 1500, 3), np.uint8))
+    assert image.shape[0] * image.shape[1] <= MAX_PIXELS and "resized" in note
+    same, none = fit(np.zeros((100, 80, 3), np.uint8))
+    assert same.shape == (100, 80, 3) and none == ""
