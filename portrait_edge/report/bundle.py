@@ -75,6 +75,7 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
         "task": export["task"], "role": "student", "platform": platform, "portrait_edge_version": __version__,
         "input": {**export["input"], "normalisation": NORMALISATION},
         "framing": framing.describe(int(export["resolution"])),
+        "converters": {tool: (export.get("versions") or {}).get(tool) for tool in ("executorch", "ai-edge-litert", "coremltools")},
         "output": {**export["output"], "postprocess": "argmax over the channel axis -> class id" if export["labels"]
                    else "clamp to the value range"},
         "files": files,
@@ -83,7 +84,7 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
     }
     if export["labels"]:
         meta["labels"] = export["labels"]
-        meta["labels_file"] = "labels.txt" if platform == "android" else None
+        meta["labels_file"] = "labels.txt"
     return meta
 
 
@@ -155,7 +156,9 @@ def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRe
                           "runtime": entry["runtime"], "layout": inputs.get("layout", entry.get("layout")),
                           "input": inputs, "output": outputs, "sha256": sha256_of(out / name), "bytes": size_of(out / name)})
         meta = _task_metadata(export, verify, files, platform)
-        if platform == "android" and export["labels"]:
+        if platform == "ios":
+            meta["minimum_deployment"] = recipe.coreml_minimum_target
+        if export["labels"]:
             (out / "labels.txt").write_text("\n".join(export["labels"]) + "\n")
         card = _model_card(export)
         if card is not None:  # the source checkpoint's model card (data, licences, limits, metrics)

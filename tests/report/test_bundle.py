@@ -32,6 +32,7 @@ def test_android_bundle_holds_models_labels_metadata_and_kotlin(bundles, built):
     assert quant["zero_point"] == -128
     kotlin = (folder / "ParsingExample.kt").read_text()
     assert "parsing/parsing_int8.tflite" in kotlin and "Module.load" in kotlin and f"{quant['scale']:.9g}f" in kotlin
+    assert "<version>" not in kotlin and "com.google.ai.edge.litert:litert:2." in kotlin
     assert check_bundle(root / "android_assets") == 8  # 7 files + README
 
 
@@ -39,9 +40,12 @@ def test_ios_bundle_holds_mlpackages_and_swift(bundles):
     root, _ = bundles
     folder = root / "ios_assets" / "parsing"
     assert sorted(p.name for p in folder.iterdir()) == ["ParsingExample.swift", "ParsingFP16.mlpackage",
-                                                        "ParsingPal6.mlpackage", "metadata.json"]
+                                                        "ParsingPal6.mlpackage", "labels.txt", "metadata.json"]
     swift = (folder / "ParsingExample.swift").read_text()
     assert "ParsingFP16(configuration: config)" in swift and "\"input\"" in swift
+    assert "iOS 17 or later" in swift and "coremltools 9" in swift
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["framing"]["expansion"] == 2.25 and "paste_back" in meta["framing"]
     check_bundle(root / "ios_assets")
 
 
