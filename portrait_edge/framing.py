@@ -119,8 +119,9 @@ def describe(size: int) -> dict[str, object]:
         "padding": "pixels of the square outside the photo repeat the nearest edge pixel (clamp-to-edge)",
         "resize": f"the square resized to {size}x{size} (area/Lanczos when shrinking, bicubic when enlarging)",
         "paste_back": {
-            "label_map": "resize the logits to the square's side (bilinear), argmax, write the part inside the photo; "
-                         "pixels outside the square are background",
+            "label_map": "argmax over the channels, resize the label map to the square's side (nearest; faces "
+                         "smaller than the model input: resize the logits, bilinear, then argmax), write the part "
+                         "inside the photo; pixels outside the square are background",
             "image": f"resize the output to the square's side and blend it over the photo with weights falling "
                      f"smoothly (smoothstep) from 1 to 0 over the outer {FEATHER:.0%} of the square",
             "normals": "resize to the square's side, renormalise to unit length; |n| < 0.5 = no surface",

@@ -26,6 +26,8 @@ class Runner:
     runtime: str = ""
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.shape[0] == 1:
+            return self.run_one(inputs.float())
         return torch.cat([self.run_one(sample[None]) for sample in inputs.float()], 0)
 
     def run_one(self, sample: torch.Tensor) -> torch.Tensor:
@@ -128,10 +130,13 @@ class LiteRTRunner(Runner):
         return np.ascontiguousarray(array.astype(dtype))
 
     def _from_output(self, array: np.ndarray) -> torch.Tensor:
+        """NHWC output -> NCHW float32 (a channels-last view: no copy beyond the dequantization)."""
         scale, zero_point = self.output["quantization"]
+        out = array.astype(np.float32)  # a copy: the interpreter reuses its buffer
         if np.dtype(self.output["dtype"]).kind == "i" and scale:
-            array = (array.astype(np.float32) - zero_point) * scale
-        return torch.from_numpy(np.ascontiguousarray(array.astype(np.float32))).permute(0, 3, 1, 2).contiguous()
+            out -= zero_point
+            out *= scale
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
 
     def run_one(self, sample: torch.Tensor) -> torch.Tensor:
         self.interpreter.set_tensor(self.input["index"], self._to_input(sample))

@@ -2,8 +2,9 @@
 
 The crop is the framing square resized to S x S. A result at crop resolution is resized to the
 square's side in photo pixels and the part of the square inside the photo is written back:
-- label maps: the logits are resized (bilinear) and argmaxed there, so boundaries stay smooth;
-  pixels outside the square keep `fill` (background);
+- label maps: argmax at the crop's resolution (faces larger than the crop: the label map is upsampled,
+  nearest; smaller: the logits are resized, bilinear, then argmaxed); pixels outside the square keep
+  `fill` (background). Upsampling the 19 logit planes instead costs ~50 ms on a 1 MP photo;
 - images: a feathered paste, the result's weight falling from 1 to 0 over the outer FEATHER of the
   square, so the edit blends into the untouched photo;
 - normals: resized, renormalised to unit length, with a mask of where the network predicts a surface.
@@ -20,7 +21,7 @@ from portrait_edge.framing import Square
 FEATHER = 0.08  # share of the square's side over which a pasted image fades out
 
 
-MAX_LOGIT_SCALE = 2  # logits are resized to at most 2x the crop, labels upsampled (nearest) beyond
+MAX_LOGIT_SCALE = 1  # logits are resized to at most the crop's size, labels upsampled (nearest) beyond
 
 
 def _placement(square: Square, height: int, width: int) -> tuple[int, int, int, slice, slice, slice, slice]:
@@ -34,6 +35,8 @@ def _placement(square: Square, height: int, width: int) -> tuple[int, int, int, 
 
 
 def _resize(values: torch.Tensor, side: int) -> torch.Tensor:
+    if values.shape[-1] == side and values.shape[-2] == side:
+        return values.float()
     return F.interpolate(values.float(), size=(side, side), mode="bilinear", align_corners=False)
 
 
@@ -42,10 +45,12 @@ def paste_labels(logits: torch.Tensor, square: Square, height: int, width: int, 
     labels = np.full((height, width), fill, np.uint8)
     _, _, side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
     work = min(side, MAX_LOGIT_SCALE * logits.shape[-1])
-    crop_labels = _resize(logits, work)[0].argmax(0).numpy().astype(np.uint8)
+    # argmax over the last axis of a contiguous HxWxK copy: 4x faster than over K of a K x H x W tensor
+    per_pixel = _resize(logits, work)[0].permute(1, 2, 0).contiguous()
+    crop_labels = per_pixel.argmax(-1).numpy().astype(np.uint8)
     if work != side:
         index = (np.arange(side) * work // side).astype(np.int64)
-        crop_labels = crop_labels[index[:, None], index[None, :]]
+        crop_labels = crop_labels.take(index, 0).take(index, 1)
     labels[photo_rows, photo_cols] = crop_labels[rows, cols]
     return labels
 
