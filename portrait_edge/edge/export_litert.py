@@ -68,8 +68,11 @@ def quantize_tflite_fp16(fp32_path: Path | str, path: Path | str) -> dict[str, A
 
 
 def quantize_tflite_int8(fp32_path: Path | str, calibration_nhwc: Iterable[np.ndarray], path: Path | str,
-                         threads: int = 2) -> dict[str, Any]:
-    """Static int8 (static_wi8_ai8) calibrated on NHWC float32 batches of size 1 or more."""
+                         threads: int = 2, input_range: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Static int8 (static_wi8_ai8) calibrated on NHWC float32 batches of size 1 or more. `input_range`
+    (the task's value range, e.g. (0, 1) for RGB) replaces the calibrated range of the input tensor, so
+    its int8 encoding covers every valid input exactly (a calibration set whose brightest pixel is 249
+    would otherwise clip 250..255)."""
     from ai_edge_quantizer import quantizer, recipe
 
     key, input_name, _ = signature_io(fp32_path)
@@ -80,6 +83,14 @@ def quantize_tflite_int8(fp32_path: Path | str, calibration_nhwc: Iterable[np.nd
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "experimental_preserve_all_tensors ... debugging purposes only"
         calibration = q.calibrate({key: samples}, num_threads=threads)
+    if input_range is not None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        for detail in Interpreter(model_path=str(fp32_path)).get_input_details():
+            stats = calibration.get(detail["name"])
+            if stats is not None:
+                stats["min"] = np.full_like(stats["min"], input_range[0])
+                stats["max"] = np.full_like(stats["max"], input_range[1])
     result = q.quantize(calibration, enable_progress_report=False)
     write_bytes_atomic(path, bytes(result.quantized_model))
     return describe_tflite(path)

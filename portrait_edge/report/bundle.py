@@ -155,6 +155,10 @@ def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRe
             files.append({"file": name, "format": entry["format"], "precision": entry["precision"],
                           "runtime": entry["runtime"], "layout": inputs.get("layout", entry.get("layout")),
                           "input": inputs, "output": outputs, "sha256": sha256_of(out / name), "bytes": size_of(out / name)})
+            float_modules = (export.get("quantization") or {}).get("float_modules")
+            if entry["format"] == "executorch" and entry["precision"] == "int8" and float_modules:
+                files[-1]["float_modules"] = {"modules": float_modules,
+                                              "note": "left in fp32 inside the int8 program (quantizing them cost accuracy)"}
         meta = _task_metadata(export, verify, files, platform)
         if platform == "ios":
             meta["minimum_deployment"] = recipe.coreml_minimum_target
