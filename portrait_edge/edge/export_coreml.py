@@ -104,9 +104,31 @@ def export_mlpackage(model: nn.Module, example: torch.Tensor, path: Path | str, 
         with staging_folder(target, "coreml") as built:
             package = built / target.name  # coremltools wants the .mlpackage name
             mlmodel.save(str(package))
+            make_reproducible(package)
             publish(package, target, lambda existing: None)
         written[precision] = target
     return written
+
+
+STRAY_FILES = ("executorch_debug_handle_mapping.json",)  # written by coremltools' torch.export path; not the model
+
+
+def make_reproducible(package: Path) -> None:
+    """The same model saves to the same bytes: stray debug files removed, and the random item ids of
+    Manifest.json replaced by ids derived from each item's path (uuid5), so rebuilding the bundles from
+    the same checkpoint gives the same sha256."""
+    import json
+    import uuid
+
+    for name in STRAY_FILES:
+        (package / name).unlink(missing_ok=True)
+    manifest_path = package / "Manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    renamed = {old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"portrait-edge:{entry['path']}"))
+               for old, entry in manifest["itemInfoEntries"].items()}
+    manifest["itemInfoEntries"] = {renamed[old]: entry for old, entry in manifest["itemInfoEntries"].items()}
+    manifest["rootModelIdentifier"] = renamed.get(manifest["rootModelIdentifier"], manifest["rootModelIdentifier"])
+    manifest_path.write_text(json.dumps(manifest, indent=4, sort_keys=True) + "\n")
 
 
 # ---- inspection on any OS ---------------------------------------------------------------------------

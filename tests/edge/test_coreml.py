@@ -48,3 +48,20 @@ def test_predict_matches_torch_on_macos(built):
     model = built["job"].student().model
     x = torch.rand(1, 3, 64, 64)
     assert (runner(x).argmax(1) == model(x).argmax(1)).float().mean() > 0.99
+
+
+def test_the_same_model_saves_to_the_same_package_bytes(parsing_task, tmp_path):
+    """Rebuilding a bundle from the same checkpoint must not change its sha256 (random manifest ids and
+    a debug map inside the package used to)."""
+    from portrait_edge.edge.artifacts import sha256_of
+
+    model = tiny_model(parsing_task).eval()
+    example = torch.rand(1, 3, 64, 64)
+    digests = []
+    for run in ("a", "b"):
+        written = export_coreml.export_mlpackage(model, example, tmp_path / run / "parsing", parsing_task, ("fp16",),
+                                                 "test", weight_threshold=64)
+        package = written["fp16"]
+        assert not list(package.glob("executorch_debug_handle_mapping.json"))
+        digests.append(sha256_of(package))
+    assert digests[0] == digests[1]
