@@ -189,6 +189,7 @@ def _task_markdown(summary: dict[str, Any], records: list[dict[str, Any]], plots
               f"{metric} drop is within {_tolerance(summary)}. Core ML rows are *simulated* in torch on Linux "
               "(same weight compression by coremltools' routines, fp16 inference); Core ML predict() needs macOS.", ""]
 
+    lines += _per_class_table(records, scale, unit)
     lines += ["### Speed, size, memory", "",
               "| variant | params | MACs | file | latency 1 thread (ms) | latency 2 threads (ms) | x teacher (2 thr) | GFLOP/s (2 thr) | % of CPU fp32 peak | peak memory (MB) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -235,6 +236,22 @@ def _task_markdown(summary: dict[str, Any], records: list[dict[str, Any]], plots
     for plot in plots:
         lines += [f"![{plot.stem}]({plot.relative_to(out_dir).as_posix()})", ""]
     return lines
+
+
+def _per_class_table(records: list[dict[str, Any]], scale: float, unit: str) -> list[str]:
+    """Per-class IoU of every variant on the test split (label tasks; classes present in the split)."""
+    rows = [r for r in records if r.get("metrics") and any(k.startswith("iou_") for k in r["metrics"].get("vs_gt", {}))]
+    if not rows:
+        return []
+    classes = [k for k in rows[0]["metrics"]["vs_gt"] if k.startswith("iou_")]
+    classes = [k for k in classes if any(r["metrics"]["vs_gt"].get(k) is not None for r in rows)]
+    lines = [f"### Per-class IoU on the test split{unit}", "",
+             "| variant | " + " | ".join(k.removeprefix("iou_") for k in classes) + " |",
+             "|---|" + "---:|" * len(classes)]
+    for r in rows:
+        values = [r["metrics"]["vs_gt"].get(k) for k in classes]
+        lines.append(f"| {r['variant']} | " + " | ".join("–" if v is None or v != v else f"{v * scale:.1f}" for v in values) + " |")
+    return lines + ["", "– = the class is absent from both the prediction and the ground truth of the split.", ""]
 
 
 def _q(tensor: dict[str, Any]) -> str:

@@ -30,6 +30,10 @@ def test_report_markdown_has_the_conventional_tables(built, tmp_path):
     assert "### Speed, size, memory" in text
     assert "*simulated*" in text and "Tool versions:" in text and "executorch 1.5.1" in text
     assert "Estimated fp32 peak" in text
+    per_class = text.split("### Per-class IoU on the test split")[1].split("###")[0]
+    header = next(line for line in per_class.splitlines() if line.startswith("| variant"))
+    assert "skin" in header and "hair" in header
+    assert per_class.count("| litert_int8 |") == 1 and per_class.count("| teacher_pytorch_fp32 |") == 1
     for plot in ("parsing_accuracy_vs_latency.png", "parsing_accuracy_vs_size.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert plot in text
