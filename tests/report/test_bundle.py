@@ -33,6 +33,12 @@ def test_android_bundle_holds_models_labels_metadata_and_kotlin(bundles, built):
     kotlin = (folder / "ParsingExample.kt").read_text()
     assert "parsing/parsing_int8.tflite" in kotlin and "Module.load" in kotlin and f"{quant['scale']:.9g}f" in kotlin
     assert "<version>" not in kotlin and "com.google.ai.edge.litert:litert:2." in kotlin
+    # one interpreter reused, a bulk pixel read, Bitmap -> NCHW planes, the asset copy replaced on update
+    assert kotlin.count("Interpreter(mapAsset") == 1 and "class ParsingLiteRT" in kotlin and "getPixels(" in kotlin
+    plane = meta["input"]["shape_nchw"][2] * meta["input"]["shape_nchw"][3]
+    assert "getPixel(x" not in kotlin and f"chw[{plane} + i]" in kotlin and f"chw[{2 * plane} + i]" in kotlin
+    assert f"parsing_int8-{by_file['parsing_int8.pte']['sha256'][:12]}.pte" in kotlin and ".use {" in kotlin
+    assert "fun labels(" in kotlin
     assert check_bundle(root / "android_assets") == 8  # 7 files + README
 
 
@@ -44,6 +50,7 @@ def test_ios_bundle_holds_mlpackages_and_swift(bundles):
     swift = (folder / "ParsingExample.swift").read_text()
     assert "ParsingFP16(configuration: config)" in swift and "\"input\"" in swift
     assert "iOS 17 or later" in swift and "coremltools 9" in swift
+    assert "func predict(_ image: UIImage)" in swift and "static func labels(" in swift and "final class ParsingModel" in swift
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["framing"]["expansion"] == 2.25 and "paste_back" in meta["framing"]
     check_bundle(root / "ios_assets")
