@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Every install goes through constraints.txt: torch==2.13.0 (the CPU wheel), the probed edge stack.
 INSTALL := $(PIP) install -c constraints.txt
 
-.PHONY: setup setup-edge setup-demo test test-slow run demo clean
+.PHONY: setup setup-edge setup-demo setup-browser test test-slow run demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ setup-edge: | $(BIN)/python
 setup-demo: | $(BIN)/python
 	$(INSTALL) -e '.[demo]'
 
-test: setup
+# Debian's chromium + chromedriver for the Space's browser test (tests/test_space_browser.py); without
+# root or apt the test is skipped with its reason and the rest of the suite runs.
+setup-browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1)) || \
+	  echo "setup-browser: could not install chromium (needs root and apt); the browser test will be skipped"
+
+test: setup setup-browser
 	$(BIN)/python -m pytest -q
 
 test-slow: setup
