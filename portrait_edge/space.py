@@ -169,6 +169,14 @@ def summary_markdown(task: TaskSpec) -> str:
     return "\n\n".join(parts)
 
 
+REPORT_DIR = Path(__file__).resolve().parents[1] / "build" / "report"
+
+
+def report_plots(task: TaskSpec) -> list[Path]:
+    """The report's plots of a task, when `make run` has written them (build/report is not committed)."""
+    return sorted(REPORT_DIR.glob(f"{task.id}_accuracy_vs_*.png"))
+
+
 def build_app(examples_dir: Path | None = None):
     """The Gradio Blocks app (not launched)."""
     import tempfile
@@ -215,6 +223,10 @@ def build_app(examples_dir: Path | None = None):
                 gr.Markdown("No task has shipped weights yet.")
             for task in tasks:
                 gr.Markdown(summary_markdown(task))
+                plots = report_plots(task)
+                if plots:
+                    gr.Gallery([str(p) for p in plots], label=f"{task.id}: accuracy vs latency and size (build/report)",
+                               columns=2, height="auto")
     return app
 
 
