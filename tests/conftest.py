@@ -32,3 +32,17 @@ def tiny_recipe():
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     return edge_fixtures.session_build(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def space_app(tmp_path_factory):
+    """The Gradio Space launched locally once per test session (tests/test_space*.py)."""
+    pytest.importorskip("gradio")
+    pytest.importorskip("mediapipe")
+    from portrait_edge.space import CONCURRENCY, build_app
+
+    app = build_app(tmp_path_factory.mktemp("examples"))
+    app.queue(default_concurrency_limit=CONCURRENCY)
+    app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield app
+    app.close()

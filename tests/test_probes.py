@@ -7,6 +7,7 @@ Also covered elsewhere (not repeated here): a SIGKILLed training run resumes bit
 tests/commands/test_synth.py).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -134,24 +135,27 @@ def _mount_tmpfs(folder: Path, options: str) -> str | None:
     return None if done.returncode == 0 else f"mount -t tmpfs failed: {done.stderr.strip()}"
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    folder = tmp_path / "disk"
-    why = _mount_tmpfs(folder, "size=64k")
+@contextlib.contextmanager
+def _tmpfs_or_skip(folder: Path, options: str):
+    why = _mount_tmpfs(folder, options)
     if why:
         pytest.skip(why)
-    yield folder
-    subprocess.run(["umount", str(folder)], check=False)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with _tmpfs_or_skip(tmp_path / "disk", "size=64k") as folder:
+        yield folder
 
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-    folder = tmp_path / "ro"
-    why = _mount_tmpfs(folder, "ro,size=64k")
-    if why:
-        pytest.skip(why)
-    yield folder
-    subprocess.run(["umount", str(folder)], check=False)
+    with _tmpfs_or_skip(tmp_path / "ro", "ro,size=64k") as folder:
+        yield folder
 
 
 def test_a_full_disk_during_training(tmp_path, small_disk, capsys, fake_engine):

@@ -18,14 +18,8 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian'
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    from portrait_edge.space import CONCURRENCY, build_app
-
-    app = build_app(tmp_path_factory.mktemp("examples"))
-    app.queue(default_concurrency_limit=CONCURRENCY)
-    app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    yield app
-    app.close()
+def app(space_app):
+    return space_app
 
 
 @pytest.fixture
