@@ -175,3 +175,23 @@ def test_a_read_only_output_folder(tmp_path, read_only_disk, capsys, fake_engine
                                       "--recipe", str(edge_fixtures.recipe_file(tmp_path)),
                                       "--build-dir", str(read_only_disk / "build")]))
     assert "read-only file system" in line and str(read_only_disk) in line
+
+
+def test_an_error_starts_on_its_own_line_after_a_progress_bar(monkeypatch, capsys):
+    """A command that fails with its progress bar open: the bar is closed first, so the one-line error
+    does not share the bar's line."""
+    import portrait_edge.commands.tasks as tasks_command
+    from tqdm import tqdm
+
+    from portrait_edge.errors import PortraitEdgeError
+
+    def failing(args):
+        bar = tqdm(total=10, desc="working", file=sys.stderr)
+        bar.update(3)
+        raise PortraitEdgeError("the input went away")
+
+    monkeypatch.setattr(tasks_command, "run", failing)
+    assert cli.main(["tasks"]) == 2
+    err = capsys.readouterr().err
+    assert "\nportrait-edge tasks: error: the input went away" in err
+    assert err.rstrip().splitlines()[-1] == "portrait-edge tasks: error: the input went away"
