@@ -143,7 +143,8 @@ def _tmpfs_or_skip(folder: Path, options: str):
     try:
         yield folder
     finally:
-        subprocess.run(["umount", str(folder)], check=False)
+        # lazy: a failed torch.save may still hold its (deleted) temp file open until garbage collection
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def test_an_error_starts_on_its_own_line_after_a_progress_bar(monkeypatch, capsy
     from portrait_edge.errors import PortraitEdgeError
 
     def failing(args):
-        bar = tqdm(total=10, desc="working", file=sys.stderr)
+        bar = tqdm(total=10, desc="working", file=sys.stderr, disable=False)  # edge commands mute tqdm globally
         bar.update(3)
         raise PortraitEdgeError("the input went away")
 
