@@ -420,11 +420,12 @@ class Trainer:
         bar = tqdm(total=recipe.steps, initial=self.step, desc=f"{recipe.name or recipe.task} {recipe.variant}",
                    unit="step", disable=not self.show_progress, dynamic_ncols=True)
         self.model.train()
-        batches = Prefetching(self.source, recipe.steps)
+        prefetching = Prefetching(self.source, recipe.steps) if recipe.prefetch else None
         try:
-            self._loop(batches, bar)
+            self._loop(prefetching or self.source, bar)
         finally:
-            batches.close()
+            if prefetching is not None:
+                prefetching.close()
         bar.close()
         self._save("last", with_resume=True)
         metrics = self._validate()
@@ -435,7 +436,7 @@ class Trainer:
         ddp.shutdown(self.context)
         return TrainResult(final, self.step, self.elapsed, metrics)
 
-    def _loop(self, batches: Prefetching, bar) -> None:
+    def _loop(self, batches, bar) -> None:
         recipe = self.recipe
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0

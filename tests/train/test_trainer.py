@@ -152,3 +152,15 @@ def test_model_init_starts_from_a_checkpoint_and_refuses_another_arch(tmp_path, 
                           {"model.init": str(first.checkpoint)})
     with pytest.raises(PortraitEdgeError, match="model.init .* holds 'unet'"):
         Trainer(student, tmp_path / "student", show_progress=False)
+
+
+def test_prefetching_batches_trains_the_same_weights(tmp_path, fake_engine):
+    """prefetch: true loads each next batch in a thread; the run is the same, bit for bit."""
+    weights = []
+    for prefetch in (False, True):
+        recipe = load_recipe(tiny_recipe(tmp_path, f"r{prefetch}.yaml", steps=6, checkpoint_every=3),
+                             {"prefetch": prefetch})
+        result = train(recipe, tmp_path / f"run-{prefetch}", show_progress=False)
+        weights.append(load_checkpoint(result.checkpoint)[0])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
