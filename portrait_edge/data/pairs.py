@@ -15,7 +15,8 @@ Per task (images float32 in [0, 1], [N, 3, H, W]; masks [N, 1, H, W] in [0, 1]):
 - facial_shadow: harsh key light with self shadows vs the same scene plus a fill light of strength s.
   inputs = [harsh image, s everywhere] (4 ch), target = image with fill s, extras face_mask, fill_strength [N].
 - normals: inputs = [image, landmark_channels(landmarks)] (5 ch), target = unit camera-space normals
-  (x right, y up, z towards the camera), 0 on background; extras foreground_mask (where normals are valid).
+  (x right, y up, z towards the camera), 0 on background; extras foreground_mask (where normals are valid),
+  face_mask, landmarks.
 - parsing: inputs = image, target = CelebAMask-HQ label map [N, H, W] int64.
 - retouch: inputs = image with blemishes (acne, pimples, dark spots, redness, scars), target = clean image,
   extras blemish_mask; input == target wherever blemish_mask == 0.
@@ -85,7 +86,8 @@ def _normals(seeds, size, device) -> Batch:
     render = outputs(prepared, develop_image(prepared))
     channels = landmark_channels(render.landmarks, size).to(render.image.device)
     return Batch(torch.cat([render.image, channels], 1), render.normals.clone(),
-                 {"foreground_mask": render.foreground, "landmarks": render.landmarks})
+                 {"foreground_mask": render.foreground, "face_mask": face_mask(prepared.gbuffer.label),
+                  "landmarks": render.landmarks})
 
 
 def _shadow(seeds, size, device) -> Batch:

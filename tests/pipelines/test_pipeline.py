@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from portrait_edge.errors import PortraitEdgeError
 
@@ -113,3 +114,37 @@ def test_a_modified_bundled_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(bundle, "ANDROID_DIR", copy)
     with pytest.raises(PortraitEdgeError, match="checksum mismatch"):
         load_pipeline("parsing", backend="litert", precision="int8")
+
+
+@pytest.mark.parametrize("task_id", ["normals", "shadow"])
+def test_image_and_normal_results_come_back_at_the_photo_s_size(task_id, portraits, tmp_path):
+    """Any task's outputs map back onto the photo: normals (unit vectors + mask) and images (the edit
+    feathered into the photo, untouched far from the face). Tiny untrained models stand in."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
+    import edge_fixtures
+
+    from portrait_edge.pipelines import load_pipeline
+    from portrait_edge.tasks import get_task
+
+    task = get_task(task_id)
+    model = edge_fixtures.tiny_model(task)
+    if task_id == "normals":  # an untrained net outputs near-zero vectors ("no surface"): point them at the camera
+        with torch.no_grad():
+            model.head.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))
+    checkpoint = edge_fixtures.save_tiny_checkpoint(tmp_path / task_id, task, model)
+    pipe = load_pipeline(task_id, checkpoint=checkpoint)
+    image = portraits["grace_hopper"]
+    result = pipe(image)
+    if task_id == "normals":
+        assert result.normals.shape == (600, 512, 3) and result.mask.shape == (600, 512)
+        lengths = np.linalg.norm(result.normals[result.mask], axis=-1)
+        assert result.mask.any() and np.allclose(lengths, 1, atol=1e-4)
+        assert (result.normals[~result.mask] == 0).all()
+    else:
+        assert result.image.shape == image.shape and result.image.dtype == np.uint8
+        x0, y0, x1, y1 = (int(v) for v in result.face_box)
+        assert not np.array_equal(result.image[y0:y1, x0:x1], image[y0:y1, x0:x1])
+        assert np.array_equal(result.image[:5, :5], image[:5, :5]) or np.array_equal(result.image[-5:, -5:], image[-5:, -5:])
