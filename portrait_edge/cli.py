@@ -54,6 +54,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Runs a task's teacher or student on photos or folders through portrait_edge.pipelines: MediaPipe finds "
      "the face, the shared framing crops it, the model runs in PyTorch or its phone runtime, and the result "
      "is mapped back onto the whole photo."),
+    ("relight", "relight a portrait from its normal map (the normals network)",
+     "Estimates the photo's lighting from the face's normals (second-order spherical harmonics), keeps the "
+     "albedo, and lights the face again from a chosen direction, colour and intensity."),
     ("demo", "start the Gradio app: teacher vs student side by side",
      "Starts the Gradio Space locally."),
 )
