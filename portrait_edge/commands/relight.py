@@ -3,8 +3,8 @@
     portrait-edge relight photo.jpg --azimuth 60 --elevation 20 [--color 1,0.9,0.8 --intensity 1.2] --out relit.png
 
 The normals come from the `normals` network through portrait_edge.pipelines (the shipped student, or
---role / --backend / --checkpoint); the photo is relit where the network finds a surface and left as
-it was elsewhere.
+--role / --backend / --checkpoint); the photo is relit inside the face (the hull of its Face Mesh
+landmarks) where the network finds a surface, and left as it was elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elevation", type=float, default=15.0, help="degrees: +90 = from above")
     parser.add_argument("--color", default="1,1,1", help="light colour R,G,B (linear, 0..1+; default white)")
     parser.add_argument("--intensity", type=float, default=1.0, help="1 keeps the face's mean brightness")
-    parser.add_argument("--ambient", type=float, default=0.35, help="share of the photo's ambient light kept")
+    parser.add_argument("--ambient", type=float, default=0.6, help="share of the photo's ambient light kept")
     parser.add_argument("--keep", type=float, default=0.0, help="blend of the photo's own shading, 0..1")
     parser.add_argument("--role", choices=ROLES, default="student")
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from portrait_edge.atomic import atomic_path
     from portrait_edge.io import read_image
     from portrait_edge.pipelines import load_pipeline
-    from portrait_edge.relight import relight
+    from portrait_edge.relight import face_region, relight
 
     color = parse_color(args.color)
     out = Path(args.out)
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         result = pipe(image)
     except PortraitEdgeError as error:
         raise PortraitEdgeError(f"{args.image}: {error}") from None
-    relit = relight(image, result.normals, result.mask, args.azimuth, args.elevation, color, args.intensity,
+    mask = result.mask & face_region(result.faces[0].landmarks, *image.shape[:2])
+    relit = relight(image, result.normals, mask, args.azimuth, args.elevation, color, args.intensity,
                     args.ambient, args.keep)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as temp:
