@@ -46,8 +46,33 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
+def create_model(name: str, ignore_inputs: list[int] | tuple[int, ...] | None = None, **kwargs: Any) -> nn.Module:
+    """The registered architecture; `ignore_inputs` (input channel indices) builds it with those
+    channels zeroed inside the model, for ablations (e.g. the normals network without its landmark
+    channels): training, evaluation, export and the pipelines all see the same model."""
     _load_families()
     if name not in _MODELS:
         raise NotAvailableError(f"architecture {name!r} is not available (known: {', '.join(sorted(_MODELS)) or 'none'})")
-    return _MODELS[name](**kwargs)
+    model = _MODELS[name](**kwargs)
+    if ignore_inputs:
+        model = InputsIgnored(model, kwargs["in_channels"], ignore_inputs)
+    return model
+
+
+class InputsIgnored(nn.Module):
+    """Wraps a model so that some input channels are multiplied by 0 before it sees them."""
+
+    def __init__(self, model: nn.Module, in_channels: int, channels) -> None:
+        super().__init__()
+        import torch
+
+        if any(not 0 <= int(c) < in_channels for c in channels):
+            raise ValueError(f"ignore_inputs {list(channels)} outside the {in_channels} input channels")
+        self.model = model
+        keep = torch.ones(1, in_channels, 1, 1)
+        keep[:, [int(c) for c in channels]] = 0
+        self.register_buffer("keep", keep)
+        self.size_multiple = getattr(model, "size_multiple", 32)
+
+    def forward(self, x):
+        return self.model(x * self.keep)

@@ -103,3 +103,25 @@ def test_recipe_students_are_at_least_10x_cheaper_than_their_teachers(profile):
                 student_macs = count_macs(create_model(arch, in_channels=task.in_channels,
                                                        out_channels=task.out_channels, **kwargs), shape)
             assert teacher_macs >= 10 * student_macs, (student_path.name, teacher_macs, student_macs)
+
+
+def test_ignored_inputs_do_not_change_the_output_and_survive_a_checkpoint(tmp_path):
+    import torch
+
+    from portrait_edge.nn import create_model
+    from portrait_edge.train.checkpoint import load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("unet", in_channels=5, out_channels=3, width=8, ignore_inputs=[3, 4]).eval()
+    x = torch.rand(1, 5, 64, 64)
+    y = x.clone()
+    y[:, 3:] = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(y))
+        assert not torch.equal(model(x), model(torch.rand(1, 5, 64, 64)))
+    card = {"task": "normals", "role": "teacher", "arch": "unet", "arch_kwargs": {"width": 8, "ignore_inputs": [3, 4]},
+            "in_channels": 5, "out_channels": 3}
+    path = save_checkpoint(tmp_path / "ablation", model, card)
+    loaded, _ = load_model(path)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x))
