@@ -118,7 +118,7 @@ def detect_faces(image: np.ndarray, refine: bool = False, max_faces: int = 1) ->
     count = NUM_REFINED_LANDMARKS if refine else NUM_LANDMARKS
     faces = [np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark[:count]], dtype=np.float32)
              for face in (result.multi_face_landmarks or [])]
-    return sorted(faces, key=lambda f: -float(np.prod(f[:NUM_LANDMARKS, :2].max(0) - f[:NUM_LANDMARKS, :2].min(0))))
+    return sorted(faces, key=_box_area, reverse=True)
 
 
 def detect_landmarks(image: np.ndarray, refine: bool = False) -> np.ndarray:

@@ -32,7 +32,8 @@ import torch
 from portrait_edge.errors import PortraitEdgeError
 
 IGNORE_COLOUR = np.array([40, 40, 160], np.uint8)
-PAIR_TASKS = ("shadow", "retouch")
+MASK_NAMES = {"shadow": "shadow_mask", "retouch": "blemish_mask"}  # the extras key of each pair's mask
+PAIR_TASKS = tuple(MASK_NAMES)
 PREVIEW_TASKS = ("parsing", *PAIR_TASKS)
 GAMMA = 2.2
 LUMA = torch.tensor([0.2126, 0.7152, 0.0722])
@@ -108,7 +109,7 @@ def make_pair(task: str, image: np.ndarray, landmarks: np.ndarray, seed: int) ->
         composite, mask = blemish_composites(clean, points, [seed])
     face = face_labels(points, image.shape[0])[0] > 0
     out = (composite[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return {"image": out, "target": image, f"{'shadow' if task == 'shadow' else 'blemish'}_mask": mask[0, 0].numpy(),
+    return {"image": out, "target": image, MASK_NAMES[task]: mask[0, 0].numpy(),
             "face_mask": face.numpy().astype(np.float32)}
 
 
@@ -134,8 +135,7 @@ def preview_row(task: str, sample: dict[str, np.ndarray]) -> np.ndarray:
     """parsing: photo | pseudo-label overlay; shadow, retouch: input | target | mask."""
     if task == "parsing":
         return np.concatenate([sample["image"], label_overlay(sample["image"], sample["labels"])], axis=1)
-    mask = sample["shadow_mask"] if task == "shadow" else sample["blemish_mask"]
-    return np.concatenate([sample["image"], sample["target"], _gray(mask)], axis=1)
+    return np.concatenate([sample["image"], sample["target"], _gray(sample[MASK_NAMES[task]])], axis=1)
 
 
 def preview_sheet(pool_dir: str | Path, task: str, out: str | Path, n: int = 8, split: str = "val",

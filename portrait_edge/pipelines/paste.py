@@ -24,13 +24,13 @@ FEATHER = 0.08  # share of the square's side over which a pasted image fades out
 MAX_LOGIT_SCALE = 1  # logits are resized to at most the crop's size, labels upsampled (nearest) beyond
 
 
-def _placement(square: Square, height: int, width: int) -> tuple[int, int, int, slice, slice, slice, slice]:
-    """The square in whole pixels (top, left, side) and the slices that cut its in-photo part out of a
-    side x side array (rows, cols) and out of the photo (rows, cols)."""
+def _placement(square: Square, height: int, width: int) -> tuple[int, slice, slice, slice, slice]:
+    """The square's side in whole pixels and the slices that cut its in-photo part out of a side x side
+    array (rows, cols) and out of the photo (rows, cols)."""
     top, left = int(np.floor(square.top)), int(np.floor(square.left))
     side = max(1, int(round(square.side)))
     y0, x0, y1, x1 = max(0, top), max(0, left), min(height, top + side), min(width, left + side)
-    return (top, left, side, slice(y0 - top, max(y0, y1) - top), slice(x0 - left, max(x0, x1) - left),
+    return (side, slice(y0 - top, max(y0, y1) - top), slice(x0 - left, max(x0, x1) - left),
             slice(y0, max(y0, y1)), slice(x0, max(x0, x1)))
 
 
@@ -43,7 +43,7 @@ def _resize(values: torch.Tensor, side: int) -> torch.Tensor:
 def paste_labels(logits: torch.Tensor, square: Square, height: int, width: int, fill: int = 0) -> np.ndarray:
     """Logits [1, K, S, S] of the crop -> HxW uint8 class ids of the photo."""
     labels = np.full((height, width), fill, np.uint8)
-    _, _, side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
+    side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
     work = min(side, MAX_LOGIT_SCALE * logits.shape[-1])
     # argmax over the last axis of a contiguous HxWxK copy: 4x faster than over K of a K x H x W tensor
     per_pixel = _resize(logits, work)[0].permute(1, 2, 0).contiguous()
@@ -72,7 +72,7 @@ def paste_image(result: torch.Tensor, square: Square, photo: np.ndarray, feather
     weights = torch.from_numpy(feather_weights(result.shape[-1], feather))[None, None]
     if region is not None:
         weights = weights * torch.as_tensor(region, dtype=torch.float32)[None, None]
-    _, _, side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
+    side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
     both = _resize(torch.cat([result.float().clamp(0, 1), weights], 1), side)[0, :, rows, cols]
     rgb, alpha = both[:3].permute(1, 2, 0).numpy(), both[3].clamp(0, 1).numpy()[..., None]
     out = photo.astype(np.float32) / 255
@@ -85,7 +85,7 @@ def paste_normals(normals: torch.Tensor, square: Square, height: int, width: int
     """Normals [1, 3, S, S] of the crop -> (HxWx3 float32 unit normals, HxW bool mask of predicted surface)."""
     out = np.zeros((height, width, 3), np.float32)
     mask = np.zeros((height, width), bool)
-    _, _, side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
+    side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
     part = _resize(normals, side)[0, :, rows, cols]
     length = part.norm(dim=0)
     surface = (length > min_length).numpy()
