@@ -24,6 +24,7 @@ import numpy as np
 
 EXPANSION = 2.25
 CENTER_Y = 0.52
+FEATHER = 0.08  # paste-back of images: share of the square's side over which the result fades out
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,6 @@ def from_crop(points: np.ndarray, square: Square, size: int) -> np.ndarray:
 
 def describe(size: int) -> dict[str, object]:
     """The framing as data, for bundle metadata: what an app must do before and after the model."""
-    from portrait_edge.pipelines.paste import FEATHER
-
     return {
         "module": "portrait_edge.framing",
         "detector": "MediaPipe Face Mesh (face landmarker), static image mode, the largest face; its first 468 "

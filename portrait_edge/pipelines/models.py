@@ -76,8 +76,7 @@ def bundled_file(task_id: str, backend: str, precision: str) -> tuple[Path, dict
         raise PortraitEdgeError(f"no Android bundle for task {task_id!r} ({meta_path} is missing): run "
                                 f"`portrait-edge report --all`, or pass model_file")
     meta = read_json(meta_path, "bundle metadata")
-    fmt = backend
-    entry = next((f for f in meta["files"] if f["format"] == fmt and f["precision"] == precision), None)
+    entry = next((f for f in meta["files"] if f["format"] == backend and f["precision"] == precision), None)
     if entry is None:
         have = ", ".join(f"{f['format']} {f['precision']}" for f in meta["files"])
         raise PortraitEdgeError(f"the {task_id} bundle has no {backend} {precision} file (it has: {have})")

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from portrait_edge import framing
 from portrait_edge.framing import Square
 
-FEATHER = 0.08  # share of the square's side over which a pasted image fades out
+FEATHER = framing.FEATHER
 
 
 MAX_LOGIT_SCALE = 1  # logits are resized to at most the crop's size, labels upsampled (nearest) beyond
