@@ -5,6 +5,10 @@ Loss (on the foreground, where the engine's normals are valid; face pixels count
 error (mean, median), share of pixels within 11.25 / 22.5 / 30 degrees, cosine similarity, on the face
 (primary: the relighting target) and on the whole foreground. A horizontal flip negates x; the
 landmark channels' encoding is mirror-symmetric, so they flip as they are.
+
+Real photos (the pool, `batch_from_samples`) have no normals: their batches carry zero foreground and
+face masks, so the ground-truth loss ignores them and only distillation (the teacher's normals on the
+photo) trains on them. Photometric-stereo captures (their own normals and validity mask) are real targets.
 """
 
 from __future__ import annotations
@@ -58,6 +62,29 @@ class NormalsTask(TaskSpec):
 
     def postprocess(self, output: torch.Tensor) -> torch.Tensor:
         return F.normalize(output.float(), dim=1)
+
+    def batch_from_samples(self, samples: list[dict[str, Any]], size: int) -> Batch:
+        """Reader samples (image + 478 landmarks in pixels of `size`; optional normals + mask) -> a batch."""
+        from portrait_edge.data.landmarks import landmark_channels
+        from portrait_edge.data.readers.base import resize_float, resize_image
+        from portrait_edge.errors import PortraitEdgeError
+
+        if any("landmarks" not in s for s in samples):
+            raise PortraitEdgeError("the normals task needs Face Mesh landmarks with each photo (the pool reader "
+                                    "stores them)")
+        images = np.stack([resize_image(s["image"], size) for s in samples]).astype(np.float32) / 255
+        rgb = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        landmarks = torch.from_numpy(np.stack([np.asarray(s["landmarks"], np.float32)[:468] for s in samples]))
+        inputs = torch.cat([rgb, landmark_channels(landmarks, size)], 1)
+        target = torch.zeros(len(samples), 3, size, size)
+        valid = torch.zeros(len(samples), 1, size, size)
+        for i, s in enumerate(samples):
+            if "normals" in s:
+                target[i] = torch.from_numpy(resize_float(np.asarray(s["normals"], np.float32), size)).permute(2, 0, 1)
+                inside = torch.from_numpy(resize_float(np.asarray(s["mask"], np.float32), size) > 0.5)
+                valid[i, 0] = inside & (target[i].norm(dim=0) > 0.5)  # masked-out pixels may hold zero normals
+        # With measured normals the whole valid area counts as face (the relighting target).
+        return Batch(inputs, target, {"foreground_mask": valid, "face_mask": valid.clone(), "landmarks": landmarks})
 
     def pipeline_inputs(self, image: torch.Tensor, landmarks: np.ndarray, options: dict[str, Any]) -> torch.Tensor:
         from portrait_edge.data.landmarks import landmark_channels

@@ -127,6 +127,20 @@ def test_pseudo_labels_and_reader(pool_dir, tmp_path):
         label_pool(pool_dir, "portrait_edge/weights/parsing_teacher.safetensors", "t", show_progress=False)
 
 
+def test_reader_samples_carry_the_landmarks_and_feed_the_normals_task(pool_dir):
+    from portrait_edge.data.pool import Pool
+    from portrait_edge.data.readers import open_reader
+    from portrait_edge.tasks import get_task
+
+    reader = open_reader("pool", pool_dir, split=None, task="normals", size=128)
+    sample = reader[0]
+    assert sample["landmarks"].shape == (478, 3)
+    np.testing.assert_allclose(sample["landmarks"], Pool(pool_dir).landmarks(reader.indices[0], 256) / 2, rtol=1e-6)
+    batch = get_task("normals").batch_from_samples([reader[i] for i in range(2)], 128)
+    assert batch.inputs.shape == (2, 5, 128, 128)
+    assert float(batch.inputs[:, 3].amax()) > 0  # the face mesh regions are drawn
+
+
 def test_cli_build_prints_a_summary(photo_folder, tmp_path, capsys):
     from portrait_edge.cli import main
 

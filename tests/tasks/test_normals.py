@@ -51,3 +51,37 @@ def test_pipeline_inputs_add_the_landmark_channels(task, batch):
     inputs = task.pipeline_inputs(image, np.concatenate([landmarks, landmarks[:10]]), {})  # 478 refined points
     assert inputs.shape == (1, 5, 64, 64)
     assert torch.allclose(inputs[:, 3:], batch.inputs[:1, 3:])  # the engine's own landmark channels
+
+
+def _samples_of(batch):
+    images = (batch.inputs[:, :3].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    return [{"image": image, "landmarks": landmarks.numpy()} for image, landmarks in zip(images, batch.extras["landmarks"])]
+
+
+def test_real_photos_get_the_landmark_channels_and_no_ground_truth(task, batch):
+    real = task.batch_from_samples(_samples_of(batch), 64)
+    assert real.inputs.shape == batch.inputs.shape
+    # the same rasteriser as the engine's renders: identical landmark channels
+    torch.testing.assert_close(real.inputs[:, 3:], batch.inputs[:, 3:])
+    assert real.extras["foreground_mask"].sum() == 0 and real.extras.keys() == batch.extras.keys()
+    assert all(float(v) == 0 for v in task.loss(torch.randn(4, 3, 64, 64), real).values())
+
+
+def test_measured_normals_are_targets_inside_their_mask(task, batch):
+    samples = _samples_of(batch)
+    for sample, normals in zip(samples, batch.target):
+        sample["normals"] = normals.permute(1, 2, 0).numpy()
+        sample["mask"] = np.ones((64, 64), np.float32)
+    measured = task.batch_from_samples(samples, 64)
+    torch.testing.assert_close(measured.target, batch.target)
+    assert float(task.loss(measured.target, measured)["angular"]) < 1e-6
+    assert float(task.loss(-measured.target, measured)["angular"]) > 1.5
+
+
+def test_a_photo_without_landmarks_is_refused(task, batch):
+    from portrait_edge.errors import PortraitEdgeError
+
+    samples = _samples_of(batch)
+    del samples[0]["landmarks"]
+    with pytest.raises(PortraitEdgeError, match="landmarks"):
+        task.batch_from_samples(samples, 64)

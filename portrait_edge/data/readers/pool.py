@@ -3,7 +3,8 @@
     open_reader("pool", POOL, split="val", labels="pseudo", task="parsing")
     open_reader("pool", POOL, split="train", task="shadow", pairs="shadow", pair_seed=0)
 
-Samples {"image": HxWx3 uint8 framed crop, "labels": HxW int64 (255 = ignore; only with `labels`)}.
+Samples {"image": HxWx3 uint8 framed crop, "landmarks": 478x3 float32 Face Mesh landmarks in pixels of
+the crop, "labels": HxW int64 (255 = ignore; only with `labels`)}.
 With `pairs` (shadow | retouch), each photo becomes a real-photo pair (portrait_edge.data.real_pairs):
 {"image": the composite, "target": the photo, "<shadow|blemish>_mask", "face_mask": HxW float32}, its
 composite seeded by the photo's key and `pair_seed`, so a split is a fixed set of pairs.
@@ -71,7 +72,7 @@ class PoolReader(DatasetReader):
             key = self.pool.records[i]["key"]
             seed = int(hashlib.sha256(f"{key}:{self.pair_seed}".encode()).hexdigest()[:15], 16)
             return make_pair(self.pairs, image, self.pool.landmarks(i, size), seed)
-        sample: Sample = {"image": image}
+        sample: Sample = {"image": image, "landmarks": self.pool.landmarks(i, size)}
         if self.label_set is not None:
             labels = self.label_set.labels(self.pool.records[i]["key"])
             sample["labels"] = resize_nearest(labels, size).astype(np.int64)
