@@ -240,6 +240,28 @@ def landmark_depth(landmarks: torch.Tensor) -> torch.Tensor:
     return (DEPTH_OFFSET - DEPTH_GAIN * centred[..., 2] / scale[:, None]).clamp(DEPTH_FLOOR, 1.0)
 
 
+def app_encoding() -> dict[str, Any]:
+    """The landmark-channel encoding as data an app needs to reproduce `landmark_channels` (the phone
+    bundles ship it as face_mesh_triangles.json; the Kotlin/Swift snippets implement it)."""
+    return {
+        "landmarks": f"the first {NUM_LANDMARKS} Face Mesh landmarks in pixels of the framed crop: x right, y down "
+                     "from the crop's top-left corner (pixel centres at i + 0.5), z = MediaPipe's normalised z "
+                     "times the photo width, mapped by the same scale as x and y (the depth is scale-invariant)",
+        "triangles": MESH_TRIANGLES.tolist(),
+        "triangle_region_codes": MESH_TRIANGLE_REGIONS.tolist(),
+        "region_codes": REGION_CODES,
+        "channel_0": f"region identity: region code / {_MAX_CODE} of the triangle covering the pixel, 0 off the mesh",
+        "channel_1": "depth: per landmark d = clip(offset - gain * (z - mean z) / s, floor, 1), s = RMS 3D distance "
+                     "of the landmarks from their centroid; barycentric inside each triangle (pixel centres, edges "
+                     "inclusive with eps 1e-5), quantised as round(d * depth_steps) / depth_steps; 0 off the mesh",
+        "depth": {"offset": DEPTH_OFFSET, "gain": DEPTH_GAIN, "floor": DEPTH_FLOOR, "depth_steps": _DEPTH_STEPS},
+        "z_buffer": f"per pixel the largest key (round(d * depth_steps) << {_CODE_BITS}) | region code wins "
+                    "(nearest surface; ties: the larger code)",
+        "max_code": _MAX_CODE,
+        "reference": "portrait_edge.data.landmarks.landmark_channels",
+    }
+
+
 def landmark_channels(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     """[N, 468, 3] landmarks in pixels of a size x size image -> [N, 2, size, size] float32 in [0, 1].
 

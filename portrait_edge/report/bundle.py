@@ -5,6 +5,8 @@
       README.md
       <task>/<task>_<precision>.tflite / .pte   (recipe bundle.android; only variants that passed verify)
       <task>/labels.txt        label tasks: one class name per line, line i = class id i
+      <task>/face_mesh_triangles.json  tasks with landmark channels: the mesh and encoding that turns
+                               Face Mesh landmarks into those input channels
       <task>/metadata.json     I/O layout (NHWC for .tflite, NCHW for .pte), shapes, dtypes, normalisation,
                                int8 quantization (scale, zero point), sha256 of each model file
       <task>/<Task>Example.kt  Kotlin: LiteRT Interpreter and ExecuTorch Module
@@ -37,10 +39,12 @@ from portrait_edge.edge.artifacts import (
 from portrait_edge.edge.recipe import EdgeRecipe, load_recipe
 from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.staging import publish, staging_folder
+from portrait_edge.tasks import get_task
 
 ANDROID_DIR = REPO_ROOT / "android_assets"
 IOS_DIR = REPO_ROOT / "ios_assets"
 MANIFEST = "manifest.json"
+LANDMARK_FILE = "face_mesh_triangles.json"
 PLATFORMS = ("android", "ios")
 NORMALISATION = "RGB (and any extra input channels) as float in their value range; image value = pixel / 255, no mean/std"
 
@@ -164,6 +168,15 @@ def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRe
             meta["minimum_deployment"] = recipe.coreml_minimum_target
         if export["labels"]:
             (out / "labels.txt").write_text("\n".join(export["labels"]) + "\n")
+        if any(group.kind == "landmarks" for group in get_task(task_id).inputs):
+            from portrait_edge.data.landmarks import app_encoding
+
+            write_json_atomic(out / LANDMARK_FILE, app_encoding())
+            meta["landmark_channels"] = {
+                "file": LANDMARK_FILE, "channels": "input channels 3 and 4 (after R, G, B)",
+                "how": "run MediaPipe Face Mesh on the photo, map its landmarks into the framed crop with the "
+                       "framing's transform, rasterise the mesh triangles as the file says (the example's "
+                       "LandmarkChannels class is a reference implementation)"}
         card = _model_card(export)
         if card is not None:  # the source checkpoint's model card (data, licences, limits, metrics)
             shutil.copyfile(card, out / "MODEL_CARD.md")

@@ -66,11 +66,89 @@ def kotlin(meta: dict[str, Any]) -> str:
         "    }",
         "",
     ]
+    if meta.get("landmark_channels"):
+        lines += _kotlin_landmark_channels(meta, task, h, w, c)
     if tfl:
         lines += _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb)
     if pte:
         lines += _kotlin_executorch(meta, pte, name, task, c, h, w, rgb)
     return "\n".join(lines) + "\n"
+
+
+def _kotlin_landmark_channels(meta, task, h, w, c) -> list[str]:
+    """Reference implementation of portrait_edge.data.landmarks.landmark_channels (same keys, same z-buffer)."""
+    depth = "encoding.getJSONObject(\"depth\")"
+    return [
+        f"/** The two landmark input channels, as {meta['landmark_channels']['file']} defines them (reference:",
+        " *  portrait_edge.data.landmarks.landmark_channels). `landmarks`: 468 x (x, y, z) in pixels of the framed",
+        " *  crop (Face Mesh's normalised x * photo width, y * photo height, z * photo width, then the framing's",
+        " *  crop transform for x and y and its scale for z). Returns planar [2][size * size]. */",
+        "class LandmarkChannels(context: Context) {",
+        f"    private val encoding = org.json.JSONObject(context.assets.open(\"{task}/{meta['landmark_channels']['file']}\")"
+        ".bufferedReader().use {{ it.readText() }})",
+        "    private val triangles = encoding.getJSONArray(\"triangles\").let { t -> IntArray(t.length() * 3) { t.getJSONArray(it / 3).getInt(it % 3) } }",
+        "    private val codes = encoding.getJSONArray(\"triangle_region_codes\").let { t -> IntArray(t.length()) { t.getInt(it) } }",
+        f"    private val offset = {depth}.getDouble(\"offset\").toFloat(); private val gain = {depth}.getDouble(\"gain\").toFloat()",
+        f"    private val floor = {depth}.getDouble(\"floor\").toFloat(); private val steps = {depth}.getLong(\"depth_steps\")",
+        "    private val maxCode = encoding.getInt(\"max_code\")",
+        "",
+        "    fun compute(landmarks: FloatArray, size: Int): Array<FloatArray> {",
+        "        require(landmarks.size >= 468 * 3) { \"468 landmarks x (x, y, z)\" }",
+        "        var mx = 0f; var my = 0f; var mz = 0f",
+        "        for (i in 0 until 468) { mx += landmarks[3 * i]; my += landmarks[3 * i + 1]; mz += landmarks[3 * i + 2] }",
+        "        mx /= 468; my /= 468; mz /= 468",
+        "        var ss = 0f",
+        "        for (i in 0 until 468) {",
+        "            val dx = landmarks[3 * i] - mx; val dy = landmarks[3 * i + 1] - my; val dz = landmarks[3 * i + 2] - mz",
+        "            ss += dx * dx + dy * dy + dz * dz",
+        "        }",
+        "        val s = maxOf(Math.sqrt((ss / 468).toDouble()).toFloat(), 1e-6f)",
+        "        val d = FloatArray(468) { (offset - gain * (landmarks[3 * it + 2] - mz) / s).coerceIn(floor, 1f) }",
+        "        val keys = LongArray(size * size) { -1L }  // (round(depth * steps) shl 3) or code; the largest wins",
+        "        for (t in codes.indices) {",
+        "            val a = triangles[3 * t]; val b = triangles[3 * t + 1]; val q = triangles[3 * t + 2]",
+        "            val ax = landmarks[3 * a]; val ay = landmarks[3 * a + 1]; val bx = landmarks[3 * b]; val by = landmarks[3 * b + 1]",
+        "            val qx = landmarks[3 * q]; val qy = landmarks[3 * q + 1]",
+        "            val area = (bx - ax) * (qy - ay) - (by - ay) * (qx - ax)",
+        "            if (Math.abs(area) <= 1e-9f) continue",
+        "            val x0 = maxOf(Math.ceil((minOf(ax, bx, qx) - 0.5f).toDouble()).toInt(), 0)",
+        "            val x1 = minOf(Math.floor((maxOf(ax, bx, qx) - 0.5f).toDouble()).toInt(), size - 1)",
+        "            val y0 = maxOf(Math.ceil((minOf(ay, by, qy) - 0.5f).toDouble()).toInt(), 0)",
+        "            val y1 = minOf(Math.floor((maxOf(ay, by, qy) - 0.5f).toDouble()).toInt(), size - 1)",
+        "            for (py in y0..y1) for (px in x0..x1) {",
+        "                val cx = px + 0.5f; val cy = py + 0.5f",
+        "                val l0 = ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) / area",
+        "                val l1 = ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) / area",
+        "                val l2 = 1f - l0 - l1",
+        "                if (l0 < -1e-5f || l1 < -1e-5f || l2 < -1e-5f) continue",
+        "                val depth = (l0 * d[a] + l1 * d[b] + l2 * d[q]).coerceIn(0f, 1f)",
+        "                val key = (Math.round(depth.toDouble() * steps) shl 3) or codes[t].toLong()",
+        "                if (key > keys[py * size + px]) keys[py * size + px] = key",
+        "            }",
+        "        }",
+        "        val region = FloatArray(size * size); val depthMap = FloatArray(size * size)",
+        "        for (i in keys.indices) if (keys[i] >= 0) {",
+        "            region[i] = (keys[i] and 7L).toFloat() / maxCode; depthMap[i] = (keys[i] shr 3).toFloat() / steps",
+        "        }",
+        "        return arrayOf(region, depthMap)",
+        "    }",
+        "",
+        f"    /** NHWC {h}x{w}x{c} model input: the framed crop's R, G, B (pixel / 255) then the two channels. */",
+        "    fun pack(bitmap: Bitmap, landmarks: FloatArray): FloatArray {",
+        f"        require(bitmap.width == {w} && bitmap.height == {h}) {{ \"resize the framed face to {w}x{h}\" }}",
+        f"        val pixels = IntArray({h * w}); bitmap.getPixels(pixels, 0, {w}, 0, 0, {w}, {h})",
+        f"        val (region, depthMap) = compute(landmarks, {w})",
+        f"        val packed = FloatArray({h * w * c})",
+        f"        for (i in 0 until {h * w}) {{",
+        "            val p = pixels[i]",
+        f"            packed[{c} * i] = ((p shr 16) and 0xFF) / 255f; packed[{c} * i + 1] = ((p shr 8) and 0xFF) / 255f",
+        f"            packed[{c} * i + 2] = (p and 0xFF) / 255f; packed[{c} * i + 3] = region[i]; packed[{c} * i + 4] = depthMap[i]",
+        "        }",
+        "        return packed",
+        "    }",
+        "}",
+        "",
+    ]
 
 
 def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb) -> list[str]:

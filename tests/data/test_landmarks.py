@@ -281,3 +281,44 @@ def test_landmark_error_between_a_face_and_its_shifted_copy(detections):
     shifted[:, 0] -= 6.0
     error = landmark_error(shifted, points)
     assert error < 0.05  # the detector is nearly translation invariant
+
+
+def test_the_app_encoding_alone_reproduces_the_landmark_channels():
+    """An app that follows app_encoding() (what the bundles ship; the Kotlin snippet's loop, here in
+    numpy) computes the same channels as landmark_channels."""
+    import json
+
+    from portrait_edge.data.landmarks import app_encoding, landmark_channels
+    from portrait_edge.data.synth.render import render_batch
+
+    encoding = json.loads(json.dumps(app_encoding()))  # what the JSON file holds
+    size = 64
+    landmarks = render_batch(1, seed=4, size=size).landmarks[0].numpy().astype(np.float32)
+    depth_cfg, steps = encoding["depth"], encoding["depth"]["depth_steps"]
+    centred = landmarks - landmarks.mean(0)
+    s = max(float(np.sqrt((centred ** 2).sum(1).mean())), 1e-6)
+    d = np.clip(depth_cfg["offset"] - depth_cfg["gain"] * centred[:, 2] / s, depth_cfg["floor"], 1.0)
+    keys = np.full(size * size, -1, np.int64)
+    for (a, b, q), code in zip(encoding["triangles"], encoding["triangle_region_codes"]):
+        (ax, ay), (bx, by), (qx, qy) = landmarks[a, :2], landmarks[b, :2], landmarks[q, :2]
+        area = (bx - ax) * (qy - ay) - (by - ay) * (qx - ax)
+        if abs(area) <= 1e-9:
+            continue
+        for py in range(max(int(np.ceil(min(ay, by, qy) - 0.5)), 0), min(int(np.floor(max(ay, by, qy) - 0.5)), size - 1) + 1):
+            for px in range(max(int(np.ceil(min(ax, bx, qx) - 0.5)), 0), min(int(np.floor(max(ax, bx, qx) - 0.5)), size - 1) + 1):
+                cx, cy = px + 0.5, py + 0.5
+                l0 = ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) / area
+                l1 = ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) / area
+                l2 = 1 - l0 - l1
+                if min(l0, l1, l2) < -1e-5:
+                    continue
+                depth = min(max(l0 * d[a] + l1 * d[b] + l2 * d[q], 0.0), 1.0)
+                keys[py * size + px] = max(keys[py * size + px], (int(round(depth * steps)) << 3) | code)
+    covered = keys >= 0
+    region = np.where(covered, (keys & 7) / encoding["max_code"], 0).reshape(size, size)
+    depth_map = np.where(covered, (keys >> 3) / steps, 0).reshape(size, size)
+    expected = landmark_channels(torch.from_numpy(landmarks)[None], size)[0].numpy()
+    assert covered.sum() > 300
+    # float32 (torch) vs float64 (here) barycentrics: pixels exactly on an edge may differ
+    assert (np.abs(region - expected[0]) > 1e-6).mean() < 0.01
+    assert np.abs(depth_map - expected[1]).max() < 0.02 and np.abs(depth_map - expected[1]).mean() < 1e-3
