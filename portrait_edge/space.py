@@ -56,14 +56,16 @@ class TaskDemo:
                 self._pipelines[key] = load_pipeline(self.task.id, role=role, backend=backend, precision=precision)
             return self._pipelines[key]
 
-    def run(self, image: np.ndarray | None, runtime: str, shown: list[str] | None = None) -> tuple:
-        """-> (teacher view, student fp32 view, student int8 view, summary markdown)."""
+    def run(self, image: np.ndarray | None, runtime: str, shown: list[str] | None = None,
+            light: tuple[float, float, float] | None = None) -> tuple:
+        """-> (teacher view, student fp32 view, student int8 view, summary markdown). `light` (azimuth deg,
+        elevation deg, intensity) relights the photo from each model's normals (normals tasks)."""
         if image is None:
             raise PortraitEdgeError("upload a photo, take one with the webcam, or pick an example")
         image, note = fit(np.asarray(image))
         variants = [*VARIANTS, ("student", *RUNTIMES[runtime])]
         results = [self.pipeline(*variant)(image) for variant in variants]
-        views = [self.view(image, result, shown) for result in results]
+        views = [self.view(image, result, shown, light) for result in results]
         rows = ["| model | runtime | model time (ms) | whole pipeline (ms) | vs teacher |", "|---|---|---:|---:|---:|"]
         for (role, backend, precision), result in zip(variants, results):
             rows.append(f"| {role} | {backend} {precision} | {result.timings_ms['model']:.1f} | "
@@ -71,7 +73,8 @@ class TaskDemo:
         summary = "\n".join(([note, ""] if note else []) + rows)
         return (*views, summary)
 
-    def view(self, image: np.ndarray, result, shown: list[str] | None) -> np.ndarray:
+    def view(self, image: np.ndarray, result, shown: list[str] | None,
+             light: tuple[float, float, float] | None = None) -> np.ndarray:
         from portrait_edge.labels import CLASS_ID, overlay
 
         if result.labels is not None:
@@ -82,8 +85,14 @@ class TaskDemo:
             return overlay(image, labels)
         if result.image is not None:
             return result.image
-        if result.normals is not None:
-            return np.where(result.mask[..., None], (result.normals + 1) / 2 * 255, 0).round().astype(np.uint8)
+        if result.normals is not None:  # the normal map beside the photo relit from it
+            from portrait_edge.relight import face_region, relight
+
+            normal_map = np.where(result.mask[..., None], (result.normals + 1) / 2 * 255, 0).round().astype(np.uint8)
+            azimuth, elevation, intensity = light or (45.0, 15.0, 1.0)
+            region = face_region(result.faces[0].landmarks, *image.shape[:2]) & result.mask
+            relit = relight(image, result.normals, region, azimuth, elevation, intensity=intensity)
+            return np.concatenate([normal_map, relit], axis=1)
         raise PortraitEdgeError(f"{self.task.id}: nothing to show")
 
     @staticmethod
@@ -200,6 +209,11 @@ def build_app(examples_dir: Path | None = None):
                         labelled = task.output.kind == "logits"
                         shown = gr.CheckboxGroup(list(CELEBAMASK_HQ_CLASSES[1:]), value=list(CELEBAMASK_HQ_CLASSES[1:]),
                                                  label="classes shown", visible=labelled)
+                        lights = []
+                        if task.output.kind == "normals":  # relighting controls
+                            lights = [gr.Slider(-90, 90, value=45, step=5, label="light azimuth (deg, + = from the right)"),
+                                      gr.Slider(-60, 60, value=15, step=5, label="light elevation (deg, + = from above)"),
+                                      gr.Slider(0, 2, value=1, step=0.1, label="light intensity")]
                         button = gr.Button("Run", variant="primary")
                         if labelled:
                             gr.Image(legend(), label="legend", interactive=False)
@@ -210,13 +224,13 @@ def build_app(examples_dir: Path | None = None):
                         summary = gr.Markdown()
                 gr.Examples([[str(p)] for p in examples], inputs=[photo])
 
-                def handler(image, runtime_name, classes, demo=demo):
+                def handler(image, runtime_name, classes, *light, demo=demo):
                     try:
-                        return demo.run(image, runtime_name, classes)
+                        return demo.run(image, runtime_name, classes, tuple(light) if light else None)
                     except PortraitEdgeError as error:
                         raise gr.Error(str(error)) from None
 
-                button.click(handler, inputs=[photo, runtime, shown], outputs=[*outputs, summary],
+                button.click(handler, inputs=[photo, runtime, shown, *lights], outputs=[*outputs, summary],
                              api_name=f"run_{task.id}", concurrency_limit=CONCURRENCY)
         with gr.Tab("Summary"):
             if not tasks:

@@ -1,46 +1,18 @@
 """portrait_edge.photometric_eval on photometric-stereo captures rendered by the engine: one render as
-the centre-lit photo, its albedo and normals lit from four directions (Lambertian) as the rest."""
-
-import json
+the centre-lit photo, its albedo and normals lit from five directions (Lambertian) as the rest."""
 
 import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("mediapipe")
-
-LIGHTS = {"left.png": [-0.6, 0.1, 0.8], "right.png": [0.6, 0.1, 0.8], "top.png": [0.0, 0.6, 0.8],
-          "bottom.png": [0.0, -0.5, 0.85], "front.png": [0.1, 0.1, 1.0]}
-
-
-def _srgb8(linear):
-    linear = np.clip(linear, 0, 1)
-    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
-    return (srgb * 255).round().astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory):
-    from portrait_edge.data.synth.render import render_batch
+    from portrait_edge.photometric_eval import render_captures
 
     root = tmp_path_factory.mktemp("captures")
-    render = render_batch(2, seed=11, size=256)
-    truths = {}
-    for i in range(2):
-        subject = root / f"subject_{i}"
-        subject.mkdir()
-        image = render.image[i].permute(1, 2, 0).numpy()
-        albedo = render.albedo[i].permute(1, 2, 0).numpy()
-        normals = render.normals[i].permute(1, 2, 0).numpy()
-        inside = render.foreground[i, 0].numpy() > 0.5
-        Image.fromarray((image * 255).round().astype(np.uint8)).save(subject / "center.png")
-        for name, direction in LIGHTS.items():
-            light = np.asarray(direction) / np.linalg.norm(direction)
-            shading = np.clip(normals @ light, 0, None) * inside
-            Image.fromarray(_srgb8(0.9 * shading[..., None] * albedo)).save(subject / name)
-        (subject / "lights.json").write_text(json.dumps(LIGHTS))
-        truths[subject.name] = normals
-    return root, truths
+    return root, render_captures(root, 2)
 
 
 class _Oracle:

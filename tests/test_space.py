@@ -46,6 +46,29 @@ def test_parsing_tab_runs_teacher_and_students_on_a_real_portrait(client, tmp_pa
     assert runtime.split()[0].lower() in summary.lower() and "same labels" in summary
 
 
+def test_normals_tab_shows_the_normal_map_beside_the_photo_relit_by_the_sliders(client, tmp_path):
+    from gradio_client import handle_file
+
+    from portrait_edge.train.visualize import real_portraits
+
+    photo = tmp_path / "grace_hopper.png"
+    original = real_portraits()["grace_hopper"]
+    Image.fromarray(original).save(photo)
+    views = {}
+    for azimuth in (-60, 60):
+        teacher, student, int8, summary = client.predict(handle_file(str(photo)), "LiteRT int8", [], azimuth, 10, 1.5,
+                                                         api_name="/run_normals")
+        views[azimuth] = [np.asarray(Image.open(path)).astype(float) for path in (teacher, student, int8)]
+        assert "litert" in summary.lower()
+    for left_lit, right_lit in zip(views[-60], views[60]):
+        assert left_lit.shape[:2] == (600, 1024)  # normal map | relit photo
+        relit_left, relit_right = left_lit[:, 512:], right_lit[:, 512:]
+        # the face is lit from the side the slider says: its subject-left/right halves swap brightness
+        face = relit_left[200:400, 160:352].mean(2) - relit_right[200:400, 160:352].mean(2)
+        assert face[:, :96].mean() > face[:, 96:].mean() + 5
+        np.testing.assert_array_equal(relit_left[:40], original[:40])  # outside the face: untouched
+
+
 def test_a_photo_without_a_face_is_a_message_not_a_stack_trace(client, tmp_path):
     from gradio_client import handle_file
 

@@ -20,6 +20,9 @@ from portrait_edge.train.checkpoint import load_checkpoint
 INTENDED_USE = {
     "parsing": "19-class face parsing (CelebAMask-HQ classes) of one framed face (portrait_edge.framing), "
                "as the mask source for portrait edits in research prototypes and demos.",
+    "normals": "Camera-space normal map (x right, y up, z toward the camera) of one framed face from RGB + the "
+               "two Face Mesh landmark channels, for relighting portraits (portrait_edge.relight) in research "
+               "prototypes and demos.",
 }
 LIMITS = {
     "parsing": [
@@ -33,6 +36,15 @@ LIMITS = {
         "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT) plus UTKFace's "
         "mixed ages and ethnicities and GAN faces; other groups, profiles beyond ~45 deg yaw, heavy makeup "
         "and occlusions are under-represented.",
+    ],
+    "normals": [
+        "Ground-truth normals exist only for the synthetic renders: the metrics are on the engine's test split. "
+        "On real photos nothing is measured (no real normal maps or photometric-stereo captures here); the "
+        "student learns real photos only by copying a renders-trained teacher's output on them.",
+        "Backgrounds, hair and clothes get surfaces too (the network is not a segmenter): use `result.mask` "
+        "or the Face Mesh hull, as portrait_edge.relight does.",
+        "Faces Face Mesh cannot find (profiles beyond ~45 deg yaw, heavy occlusion) get no landmark channels, "
+        "and the error roughly doubles without them (the landmark ablation in the README).",
     ],
 }
 
@@ -56,13 +68,27 @@ def _sources(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The columns of a card's metrics table, by the metric a task's evaluation reports.
+METRIC_COLUMNS = {
+    "miou": [("mIoU", "miou"), ("mean F1", "mean_f1")],
+    "angular_error_deg": [("mean angular error (deg, face)", "angular_error_deg"),
+                          ("median (deg)", "median_angular_error_deg"), ("within 11.25 deg", "within_11_25"),
+                          ("cosine", "cosine_similarity"), ("mean, whole foreground (deg)", "fg_angular_error_deg")],
+}
+
+
 def _metrics(metrics: dict[str, Any]) -> list[str]:
-    lines = ["| split | samples | size | mIoU | mean F1 |", "|---|---:|---:|---:|---:|"]
+    lines: list[str] = []
     for split, record in metrics.items():
-        if isinstance(record, dict) and "miou" in record:
-            lines.append(f"| {split} | {int(record.get('n', 0))} | {record.get('size', '')} | "
-                         f"{record['miou']:.4f} | {record.get('mean_f1', float('nan')):.4f} |")
-    return lines if len(lines) > 2 else ["(no metrics recorded)"]
+        columns = next((c for key, c in METRIC_COLUMNS.items() if isinstance(record, dict) and key in record), None)
+        if columns is None:
+            continue
+        if not lines:
+            lines = ["| split | samples | size | " + " | ".join(t for t, _ in columns) + " |",
+                     "|---|---:|---:|" + "---:|" * len(columns)]
+        lines.append(f"| {split} | {int(record.get('n', 0))} | {record.get('size', '')} | "
+                     + " | ".join(f"{record.get(k, float('nan')):.4f}" for _, k in columns) + " |")
+    return lines or ["(no metrics recorded)"]
 
 
 def render(card: dict[str, Any], name: str) -> str:
