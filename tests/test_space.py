@@ -66,7 +66,8 @@ def test_normals_tab_shows_the_normal_map_beside_the_photo_relit_by_the_sliders(
         # the face is lit from the side the slider says: its subject-left/right halves swap brightness
         face = relit_left[200:400, 160:352].mean(2) - relit_right[200:400, 160:352].mean(2)
         assert face[:, :96].mean() > face[:, 96:].mean() + 5
-        np.testing.assert_array_equal(relit_left[:40], original[:40])  # outside the face: untouched
+        # outside the face: untouched (up to the lossy image format Gradio serves)
+        assert np.abs(relit_left[:40] - original[:40]).mean() < 6 < np.abs(face).mean()
 
 
 def test_a_photo_without_a_face_is_a_message_not_a_stack_trace(client, tmp_path):
