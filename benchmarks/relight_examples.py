@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from portrait_edge.pipelines import load_pipeline
-from portrait_edge.relight import face_region, relight
+from portrait_edge.pipelines.outputs import normal_map_image
+from portrait_edge.relight import relight, result_region
 from portrait_edge.train.visualize import real_portraits
 
 LIGHTS = ((-70.0, 10.0, (1.0, 1.0, 1.0)), (70.0, 10.0, (1.0, 1.0, 1.0)), (0.0, 60.0, (1.0, 0.85, 0.65)))
@@ -44,8 +45,8 @@ def main() -> None:
     rows = []
     for photo in photos:
         result = pipe(photo)
-        normal_map = np.where(result.mask[..., None], (result.normals + 1) / 2 * 255, 0).round().astype(np.uint8)
-        mask = result.mask & face_region(result.faces[0].landmarks, *photo.shape[:2])
+        normal_map = normal_map_image(result.normals, result.mask)
+        mask = result_region(result, *photo.shape[:2])
         relit = [relight(photo, result.normals, mask, az, el, colour) for az, el, colour in LIGHTS]
         rows.append(np.concatenate([tile(x) for x in (photo, normal_map, *relit)], axis=1))
     width = max(r.shape[1] for r in rows)

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from portrait_edge.metrics import NormalMetrics
+from portrait_edge.tasks.base import Batch
 
 # Light directions of rendered captures (camera space: x right, y up, z toward the camera).
 LIGHTS = {"left.png": [-0.6, 0.1, 0.8], "right.png": [0.6, 0.1, 0.8], "top.png": [0.0, 0.6, 0.8],
           "bottom.png": [0.0, -0.5, 0.85], "front.png": [0.1, 0.1, 1.0]}
-from portrait_edge.tasks.base import Batch
 
 
 def evaluate_captures(pipeline: Any, root: str | Path) -> dict[str, Any]:

@@ -48,6 +48,11 @@ def face_region(landmarks: np.ndarray, height: int, width: int, grow: float = 1.
     return np.asarray(canvas) > 0
 
 
+def result_region(result, height: int, width: int) -> np.ndarray:
+    """HxW bool: where a `normals` pipeline result is relit: its surface mask inside the largest face's region."""
+    return result.mask & face_region(result.faces[0].landmarks, height, width)
+
+
 def light_direction(azimuth: float, elevation: float) -> np.ndarray:
     az, el = math.radians(azimuth), math.radians(elevation)
     return np.array([math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)], np.float64)

@@ -86,13 +86,13 @@ class TaskDemo:
         if result.image is not None:
             return result.image
         if result.normals is not None:  # the normal map beside the photo relit from it
-            from portrait_edge.relight import face_region, relight
+            from portrait_edge.pipelines.outputs import normal_map_image
+            from portrait_edge.relight import relight, result_region
 
-            normal_map = np.where(result.mask[..., None], (result.normals + 1) / 2 * 255, 0).round().astype(np.uint8)
             azimuth, elevation, intensity = light or (45.0, 15.0, 1.0)
-            region = face_region(result.faces[0].landmarks, *image.shape[:2]) & result.mask
-            relit = relight(image, result.normals, region, azimuth, elevation, intensity=intensity)
-            return np.concatenate([normal_map, relit], axis=1)
+            relit = relight(image, result.normals, result_region(result, *image.shape[:2]), azimuth, elevation,
+                            intensity=intensity)
+            return np.concatenate([normal_map_image(result.normals, result.mask), relit], axis=1)
         raise PortraitEdgeError(f"{self.task.id}: nothing to show")
 
     @staticmethod

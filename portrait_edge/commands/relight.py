@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from portrait_edge.atomic import atomic_path
     from portrait_edge.io import read_image
     from portrait_edge.pipelines import load_pipeline
-    from portrait_edge.relight import face_region, relight
+    from portrait_edge.relight import relight, result_region
 
     color = parse_color(args.color)
     out = Path(args.out)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         result = pipe(image)
     except PortraitEdgeError as error:
         raise PortraitEdgeError(f"{args.image}: {error}") from None
-    mask = result.mask & face_region(result.faces[0].landmarks, *image.shape[:2])
+    mask = result_region(result, *image.shape[:2])
     relit = relight(image, result.normals, mask, args.azimuth, args.elevation, color, args.intensity,
                     args.ambient, args.keep)
     out.parent.mkdir(parents=True, exist_ok=True)

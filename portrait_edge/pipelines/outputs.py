@@ -25,6 +25,11 @@ def _save_png(array: np.ndarray, path: Path) -> Path:
     return path
 
 
+def normal_map_image(normals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Unit normals HxWx3 as the usual colour picture, (n + 1) / 2 as RGB uint8, black where `mask` is off."""
+    return np.where(mask[..., None], (normals + 1) / 2 * 255, 0).round().astype(np.uint8)
+
+
 def write_result(result: PipelineResult, photo: np.ndarray, out_dir: Path, stem: str) -> list[Path]:
     """Writes the files of one result; returns their paths."""
     from portrait_edge.labels import legend, overlay
@@ -39,7 +44,6 @@ def write_result(result: PipelineResult, photo: np.ndarray, out_dir: Path, stem:
     if result.image is not None:
         return [_save_png(result.image, out_dir / f"{stem}.{result.task}.png")]
     if result.normals is not None:
-        colours = np.where(result.mask[..., None], (result.normals + 1) / 2 * 255, 0).round().astype(np.uint8)
-        return [_save_png(colours, out_dir / f"{stem}.normals.png"),
+        return [_save_png(normal_map_image(result.normals, result.mask), out_dir / f"{stem}.normals.png"),
                 _save_png(result.mask.astype(np.uint8) * 255, out_dir / f"{stem}.normals_mask.png")]
     return []
