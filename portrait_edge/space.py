@@ -109,6 +109,12 @@ class TaskDemo:
 
             to_tensor = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
             return f"{float(psnr(to_tensor(result.image), to_tensor(reference.image))):.1f} dB PSNR"
+        if result.normals is not None:  # mean angle between the two normal maps where both see a surface
+            both = result.mask & reference.mask
+            if not both.any():
+                return "no common surface"
+            cosine = np.clip((result.normals[both] * reference.normals[both]).sum(axis=-1), -1.0, 1.0)
+            return f"{np.degrees(np.arccos(cosine)).mean():.1f} deg from the teacher (mean)"
         return ""
 
 

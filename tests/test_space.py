@@ -1,5 +1,7 @@
 """The Gradio Space, launched locally and driven through gradio_client as a visitor would."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,6 +62,9 @@ def test_normals_tab_shows_the_normal_map_beside_the_photo_relit_by_the_sliders(
                                                          api_name="/run_normals")
         views[azimuth] = [np.asarray(Image.open(path)).astype(float) for path in (teacher, student, int8)]
         assert "litert" in summary.lower()
+        # each student's distance from the teacher, in degrees
+        distances = [float(d) for d in re.findall(r"([0-9.]+) deg from the teacher", summary)]
+        assert len(distances) == 2 and all(0 < d < 30 for d in distances)
     for left_lit, right_lit in zip(views[-60], views[60]):
         assert left_lit.shape[:2] == (600, 1024)  # normal map | relit photo
         relit_left, relit_right = left_lit[:, 512:], right_lit[:, 512:]
