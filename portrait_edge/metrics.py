@@ -121,8 +121,9 @@ def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Ten
 
 
 def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, window: int = 11,
-         sigma: float = 1.5) -> torch.Tensor:
-    """Mean SSIM per image ([N, C, H, W] -> [N]) over the valid region (no padding)."""
+         sigma: float = 1.5, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean SSIM per image ([N, C, H, W] -> [N]) over the valid region (no padding); with a mask
+    [N, 1, H, W], the mean over the windows centred where mask > 0.5."""
     x, y = prediction.float(), target.float()
     channels = x.shape[1]
     kernel = _gaussian_window(window, sigma, x.device).expand(channels, 1, window, window)
@@ -136,14 +137,20 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
     var_y = blur(y * y) - mu_y ** 2
     cov = blur(x * y) - mu_x * mu_y
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    return s.flatten(1).mean(1)
+    if mask is None:
+        return s.flatten(1).mean(1)
+    border = window // 2  # the SSIM map covers the window centres that fit inside the image
+    inside = (mask[:, :1, border:border + s.shape[-2], border:border + s.shape[-1]] > 0.5).float().expand_as(s)
+    return (s * inside).flatten(1).sum(1) / inside.flatten(1).sum(1).clamp(min=1)
 
 
 class ImageMetrics:
-    """psnr and ssim per image, averaged; plus psnr_<name> inside/outside a mask from batch.extras.
+    """psnr and ssim per image, averaged; plus psnr_<name> (or ssim_<name>) inside/outside a mask from
+    batch.extras.
 
     region_masks maps a metric name to (extras key, inside: bool), e.g.
-    {"psnr_face": ("face_mask", True), "psnr_outside_blemish": ("blemish_mask", False)}.
+    {"psnr_face": ("face_mask", True), "psnr_outside_blemish": ("blemish_mask", False),
+     "ssim_shadow": ("shadow_mask", True)}; the name's prefix says which measure.
     """
 
     def __init__(self, region_masks: dict[str, tuple[str, bool]] | None = None) -> None:
@@ -162,7 +169,8 @@ class ImageMetrics:
             mask = batch.extras[key].float()
             if mask.dim() == 3:
                 mask = mask[:, None]
-            self._add(name, psnr(prediction, target, mask=mask if inside else 1 - mask))
+            measure = ssim if name.startswith("ssim") else psnr
+            self._add(name, measure(prediction, target, mask=mask if inside else 1 - mask))
         self.count += len(batch)
 
     def compute(self) -> dict[str, float]:

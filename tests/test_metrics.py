@@ -96,3 +96,18 @@ def test_angular_error_by_hand():
     assert result["within_30"] == pytest.approx(0.5)
     assert result["cosine_similarity"] == pytest.approx(
         sum(math.cos(math.radians(e)) for e in expected) / 4, abs=1e-5)
+
+
+def test_ssim_inside_a_mask_sees_only_the_windows_there():
+    rng = np.random.default_rng(1)
+    target = torch.from_numpy(rng.random((1, 3, 48, 48))).float()
+    prediction = target.clone()
+    prediction[..., 24:] = (prediction[..., 24:] + 0.3 * torch.randn(1, 3, 48, 24)).clamp(0, 1)
+    left = torch.zeros(1, 1, 48, 48)
+    left[..., :16] = 1  # windows centred here never reach the noisy right half
+    assert ssim(prediction, target, mask=left).item() == pytest.approx(1.0, abs=1e-6)
+    assert ssim(prediction, target, mask=1 - left).item() < ssim(prediction, target).item() < 1
+    acc = ImageMetrics({"ssim_left": ("m", True), "ssim_right": ("m", False)})
+    acc.update(prediction, Batch(prediction, target, {"m": left}))
+    result = acc.compute()
+    assert result["ssim_left"] == pytest.approx(1.0, abs=1e-6) and result["ssim_right"] < result["ssim"]

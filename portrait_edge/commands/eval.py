@@ -2,6 +2,8 @@
 
 The synthetic test split is fixed seeds of the built-in engine (portrait_edge.data.pairs.TEST_SEED_BASE
 onwards) that no recipe ever trains on; --reader/--root evaluates on a real dataset instead.
+`--baseline input --task T` scores the input image itself as the output (image tasks: the "do nothing"
+baseline every shadow remover or retoucher must beat).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ SPLITS = ("synthetic-test", "synthetic-validation")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="PATH",
+    parser.add_argument("--checkpoint", metavar="PATH",
                         help="a .safetensors checkpoint with its .json card (e.g. portrait_edge/weights/parsing_student.safetensors)")
+    parser.add_argument("--baseline", choices=("input",), default=None,
+                        help="instead of a checkpoint: score the input image as the output (image tasks; needs --task)")
+    parser.add_argument("--task", default=None, help="the task of --baseline")
     parser.add_argument("--split", choices=SPLITS, default="synthetic-test",
                         help="synthetic split to evaluate on (default synthetic-test)")
     parser.add_argument("--n", type=positive_int, default=200, help="number of samples (default 200)")
@@ -55,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if (args.reader is None) != (args.root is None):
         raise PortraitEdgeError("--reader and --root go together (a reader name and its dataset folder)")
     device = pick_device(args.device)
-    model, card = load_model(args.checkpoint, device)
+    if (args.checkpoint is None) == (args.baseline is None):
+        raise PortraitEdgeError("give --checkpoint PATH, or --baseline input with --task")
+    model, card = input_baseline(args.task) if args.baseline else load_model(args.checkpoint, device)
     model = model.to(memory_format=torch.channels_last)  # NHWC: much faster depthwise convs on CPU
     task = get_task(card["task"])
     size = args.size or task.resolution
@@ -89,11 +96,33 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"  {name:28s} {value:.4f}")
     if args.json:
-        text = json.dumps({"checkpoint": str(args.checkpoint), "task": task.id, "role": card.get("role"), **record},
+        text = json.dumps({"checkpoint": str(args.checkpoint or f"baseline:{args.baseline}"), "task": task.id, "role": card.get("role"), **record},
                           indent=2) + "\n"
         atomic_write(args.json, lambda temp: Path(temp).write_text(text))
     if args.write_card:
+        if args.baseline:
+            raise PortraitEdgeError("--write-card needs --checkpoint (a baseline has no card)")
         card["metrics"] = {**(card.get("metrics") or {}), split: record}
         text = json.dumps(card, indent=2) + "\n"
         atomic_write(card_path(args.checkpoint), lambda temp: Path(temp).write_text(text))
     return 0
+
+
+
+def input_baseline(task_id: str | None):
+    """The do-nothing model of an image task (its output is the input's RGB channels) and its card."""
+    from torch import nn
+
+    from portrait_edge.tasks import get_task
+
+    if task_id is None:
+        raise PortraitEdgeError("--baseline input needs --task (e.g. --task shadow)")
+    task = get_task(task_id)
+    if task.output.kind != "rgb":
+        raise PortraitEdgeError(f"--baseline input scores image tasks; {task.id!r} outputs {task.output.kind}")
+
+    class InputImage(nn.Module):
+        def forward(self, x):
+            return x[:, :3]
+
+    return InputImage(), {"task": task.id, "role": "input (no model)", "arch": "identity"}

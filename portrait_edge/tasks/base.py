@@ -146,3 +146,27 @@ class TaskSpec:
             raise NotAvailableError(f"task {self.id!r} has no inference pipeline in this version (its inputs are "
                                     f"{', '.join(g.name for g in self.inputs)})")
         return image
+
+
+def masked_l1(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error weighted per pixel by `weights` [N, 1, H, W]; 0 when the weights are all 0."""
+    error = (prediction.float() - target.float()).abs().mean(1, keepdim=True)
+    return (error * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+class ImageToImageTask(TaskSpec):
+    """Base of the tasks whose output is an RGB image (shadow, facial_shadow, retouch): the output is
+    clamped to [0, 1]; `loss.perceptual` adds a feature loss through a frozen backbone."""
+
+    output = ChannelGroup("image", 3, "rgb", (0.0, 1.0), "the edited portrait, RGB in [0, 1]")
+    primary_metric = "psnr"
+
+    def postprocess(self, output: torch.Tensor) -> torch.Tensor:
+        return output.float().clamp(0, 1)
+
+    def extra_loss_terms(self, recipe, teacher) -> list:
+        if not recipe.loss.perceptual:
+            return []
+        from portrait_edge.train.perceptual import PerceptualLoss, load_backbone
+
+        return [PerceptualLoss(load_backbone(recipe.loss.perceptual_backbone), recipe.loss.perceptual)]

@@ -23,6 +23,8 @@ INTENDED_USE = {
     "normals": "Camera-space normal map (x right, y up, z toward the camera) of one framed face from RGB + the "
                "two Face Mesh landmark channels, for relighting portraits (portrait_edge.relight) in research "
                "prototypes and demos.",
+    "shadow": "Removing foreign shadows (hands, leaves, hat brims, objects) cast on one framed face "
+              "(portrait_edge.framing), pasted back onto the photo, in research prototypes and demos.",
 }
 LIMITS = {
     "parsing": [
@@ -45,6 +47,15 @@ LIMITS = {
         "or the Face Mesh hull, as portrait_edge.relight does.",
         "Faces Face Mesh cannot find (profiles beyond ~45 deg yaw, heavy occlusion) get no landmark channels, "
         "and the error roughly doubles without them (the landmark ablation in the README).",
+    ],
+    "shadow": [
+        "Trained and measured on synthetic shadows only: composites I = I_lit (1 - M) + I_shadow M on real photos "
+        "(the seed-000 method) and engine renders. Real cast shadows differ (colour, softness, occluder "
+        "geometry, interreflection); no real shadow / shadow-free pairs were available to measure them.",
+        "Self-shadows of the face (nose, eye sockets) are not foreign shadows and are meant to stay; very dark "
+        "shadows that clip the photo to black cannot be recovered.",
+        "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT), UTKFace's mixed ages "
+        "and ethnicities, GAN faces and CelebA celebrities.",
     ],
 }
 
@@ -74,6 +85,8 @@ METRIC_COLUMNS = {
     "angular_error_deg": [("mean angular error (deg, face)", "angular_error_deg"),
                           ("median (deg)", "median_angular_error_deg"), ("within 11.25 deg", "within_11_25"),
                           ("cosine", "cosine_similarity"), ("mean, whole foreground (deg)", "fg_angular_error_deg")],
+    "psnr_shadow": [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("PSNR in the shadow (dB)", "psnr_shadow"),
+                    ("SSIM in the shadow", "ssim_shadow"), ("PSNR on the face (dB)", "psnr_face")],
 }
 
 
@@ -110,6 +123,10 @@ def render(card: dict[str, Any], name: str) -> str:
     ]
     if card.get("teacher"):
         parts[2] += f" Distilled from `{card['teacher']['path']}` (sha256 `{card['teacher']['sha256'][:16]}...`)."
+    if card.get("perceptual_backbone"):
+        backbone = card["perceptual_backbone"]
+        parts[2] += (f" Perceptual loss through the encoder of `{backbone['path']}` (sha256 "
+                     f"`{backbone['sha256'][:16]}...`), a network this project trained.")
     return "\n".join(parts)
 
 

@@ -70,6 +70,8 @@ class LossSection:
     output_distill_kind: str = "auto"  # auto (the task's: kl or l1) | kl | cwd (channel-wise, label maps) | l1
     feature_distill: float = 0.0  # adapted student taps vs teacher taps
     temperature: float = 2.0  # KL temperature for label maps
+    perceptual: float = 0.0  # feature loss to the target through a frozen backbone (image tasks that define it)
+    perceptual_backbone: str | None = None  # a checkpoint of this project (an RGB encoder-decoder) or vgg19
 
 
 @dataclass
@@ -192,6 +194,8 @@ class Recipe:
             raise bad("loss.output_distill / loss.feature_distill need distill.teacher (a teacher checkpoint)")
         if self.loss.output_distill_kind not in ("auto", "kl", "cwd", "l1"):
             raise bad(f"loss.output_distill_kind must be auto, kl, cwd or l1, not {self.loss.output_distill_kind!r}")
+        if self.loss.perceptual and not self.loss.perceptual_backbone:
+            raise bad("loss.perceptual needs loss.perceptual_backbone (a checkpoint path or vgg19)")
         if self.loss.temperature <= 0:
             raise bad(f"loss.temperature must be positive, got {self.loss.temperature}")
         if self.ship_dtype not in ("float32", "float16", "bfloat16"):

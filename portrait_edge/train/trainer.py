@@ -174,8 +174,10 @@ class Trainer:
         if recipe.model.init:
             _load_init(self.model, recipe.model.init, self.task, self.arch, self.arch_kwargs)
         # the checkpoints this run starts from, hashed once when loaded (every card records them)
+        backbone = recipe.loss.perceptual_backbone if recipe.loss.perceptual and recipe.loss.perceptual_backbone != "vgg19" else None
         self.lineage = {role: {"path": str(path), "sha256": sha256_file(weights_path(path))}
-                        for role, path in (("init", recipe.model.init), ("teacher", recipe.distill.teacher)) if path}
+                        for role, path in (("init", recipe.model.init), ("teacher", recipe.distill.teacher),
+                                           ("perceptual_backbone", backbone)) if path}
         self.memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.teacher = _load_teacher(recipe, self.task, self.device) if recipe.distilling else None

@@ -110,3 +110,17 @@ def test_task_without_a_loss_is_reported(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(type(get_task("parsing")), "loss", TaskSpec.loss)
     assert cli.main(["train", "--recipe", str(tiny_recipe(tmp_path, steps=2)), "--out", str(tmp_path / "t")]) == 3
     assert "does not define TaskSpec.loss" in capsys.readouterr().err
+
+
+def test_eval_scores_the_input_as_a_baseline_for_image_tasks(tmp_path, capsys):
+    assert cli.main(["eval", "--baseline", "input", "--task", "shadow", "--n", "2", "--size", "64", "--cache-dir", "",
+                     "--json", str(tmp_path / "input.json")]) == 0
+    metrics = json.loads((tmp_path / "input.json").read_text())
+    assert metrics["checkpoint"] == "baseline:input" and metrics["n"] == 2
+    assert metrics["psnr_shadow"] < metrics["psnr"] < 100  # the input is wrong where the shadow is
+    assert cli.main(["eval", "--baseline", "input", "--task", "parsing"]) == 2
+    assert "scores image tasks" in capsys.readouterr().err
+    assert cli.main(["eval", "--baseline", "input"]) == 2
+    assert "needs --task" in capsys.readouterr().err
+    assert cli.main(["eval"]) == 2
+    assert "--checkpoint PATH, or --baseline input" in capsys.readouterr().err
