@@ -7,7 +7,11 @@ student appears without editing this file), then a summary tab with the bundles'
 model cards. Each task tab: a photo (upload, webcam or an example), the phone runtime for the int8
 student (LiteRT or ExecuTorch), and three results through portrait_edge.pipelines: teacher (PyTorch
 fp32), student fp32 (PyTorch) and student int8 (the bundled file in its real runtime), each with its
-model time, and how far each student is from the teacher. Label maps get a legend and class toggles.
+model time, and how far each student is from the teacher. Label maps get a legend and class toggles,
+normal maps light sliders (the photo relit from each model's normals), a task's pipeline options a
+slider each (facial_shadow: the fill strength), and a task that can make its own input from a clean
+photo (TaskSpec.synthesize: shadow draws a shadow over the face) shows that photo and each result's
+PSNR against the original.
 
 Pipelines load once per (role, backend, precision) and are shared by every visitor; the queue runs
 at most CONCURRENCY requests at a time. Photos over MAX_PIXELS are resized first (the result says
@@ -57,21 +61,39 @@ class TaskDemo:
             return self._pipelines[key]
 
     def run(self, image: np.ndarray | None, runtime: str, shown: list[str] | None = None,
-            light: tuple[float, float, float] | None = None) -> tuple:
-        """-> (teacher view, student fp32 view, student int8 view, summary markdown). `light` (azimuth deg,
-        elevation deg, intensity) relights the photo from each model's normals (normals tasks)."""
+            light: tuple[float, float, float] | None = None, options: dict[str, float] | None = None,
+            synthesize_seed: int | None = None) -> tuple:
+        """-> (teacher view, student fp32 view, student int8 view, the photo the models saw, summary markdown).
+        `light` (azimuth deg, elevation deg, intensity) relights the photo from each model's normals
+        (normals tasks); `options` are the task's pipeline options (e.g. fill); with `synthesize_seed` the
+        task first adds its own input to the photo (e.g. a shadow, TaskSpec.synthesize), and each result
+        is compared with the original photo."""
         if image is None:
             raise PortraitEdgeError("upload a photo, take one with the webcam, or pick an example")
         image, note = fit(np.asarray(image))
+        original = None
+        if synthesize_seed is not None and self.task.synthesizes:
+            from portrait_edge.data.landmarks import find_faces
+
+            found = find_faces(image, max_faces=1)
+            if not found:
+                raise PortraitEdgeError(f"no face found in the {image.shape[1]}x{image.shape[0]} photo")
+            original, image = image, self.task.synthesize(image, found[0], int(synthesize_seed))
         variants = [*VARIANTS, ("student", *RUNTIMES[runtime])]
-        results = [self.pipeline(*variant)(image) for variant in variants]
+        results = [self.pipeline(*variant)(image, **(options or {})) for variant in variants]
         views = [self.view(image, result, shown, light) for result in results]
-        rows = ["| model | runtime | model time (ms) | whole pipeline (ms) | vs teacher |", "|---|---|---:|---:|---:|"]
+        against_original = original is not None
+        rows = ["| model | runtime | model time (ms) | whole pipeline (ms) | vs teacher |"
+                + (" PSNR vs your photo |" if against_original else ""),
+                "|---|---|---:|---:|---:|" + ("---:|" if against_original else "")]
+        if against_original:
+            rows.append(f"| input ({self.task.synthesizes} added) | - | - | - | - | {_psnr(image, original):.1f} dB |")
         for (role, backend, precision), result in zip(variants, results):
             rows.append(f"| {role} | {backend} {precision} | {result.timings_ms['model']:.1f} | "
-                        f"{result.timings_ms['total']:.1f} | {self.difference(results[0], result)} |")
+                        f"{result.timings_ms['total']:.1f} | {self.difference(results[0], result)} |"
+                        + (f" {_psnr(result.image, original):.1f} dB |" if against_original else ""))
         summary = "\n".join(([note, ""] if note else []) + rows)
-        return (*views, summary)
+        return (*views, image, summary)
 
     def view(self, image: np.ndarray, result, shown: list[str] | None,
              light: tuple[float, float, float] | None = None) -> np.ndarray:
@@ -104,11 +126,7 @@ class TaskDemo:
             same = (result.labels[y0:y1, x0:x1] == reference.labels[y0:y1, x0:x1]).mean()
             return f"{same * 100:.1f}% same labels (face box)"
         if result.image is not None:
-            from portrait_edge.metrics import psnr
-            import torch
-
-            to_tensor = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
-            return f"{float(psnr(to_tensor(result.image), to_tensor(reference.image))):.1f} dB PSNR"
+            return f"{_psnr(result.image, reference.image):.1f} dB PSNR"
         if result.normals is not None:  # mean angle between the two normal maps where both see a surface
             both = result.mask & reference.mask
             if not both.any():
@@ -116,6 +134,15 @@ class TaskDemo:
             cosine = np.clip((result.normals[both] * reference.normals[both]).sum(axis=-1), -1.0, 1.0)
             return f"{np.degrees(np.arccos(cosine)).mean():.1f} deg from the teacher (mean)"
         return ""
+
+
+def _psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    import torch
+
+    from portrait_edge.metrics import psnr
+
+    to_tensor = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
+    return float(psnr(to_tensor(image), to_tensor(reference)))
 
 
 def fit(image: np.ndarray) -> tuple[np.ndarray, str]:
@@ -220,6 +247,14 @@ def build_app(examples_dir: Path | None = None):
                             lights = [gr.Slider(-90, 90, value=45, step=5, label="light azimuth (deg, + = from the right)"),
                                       gr.Slider(-60, 60, value=15, step=5, label="light elevation (deg, + = from above)"),
                                       gr.Slider(0, 2, value=1, step=0.1, label="light intensity")]
+                        sliders = {name: gr.Slider(option.minimum, option.maximum, value=option.default,
+                                                   step=(option.maximum - option.minimum) / 20, label=f"{name}: {option.meaning}")
+                                   for name, option in task.pipeline_options.items()}
+                        synthesize = []
+                        if task.synthesizes:  # e.g. draw a shadow on a clean photo, then remove it
+                            synthesize = [gr.Checkbox(value=True, label=f"add {task.synthesizes} to my photo first "
+                                                                        "(then compare with the original)"),
+                                          gr.Number(value=1, precision=0, label=f"{task.synthesizes}: seed")]
                         button = gr.Button("Run", variant="primary")
                         if labelled:
                             gr.Image(legend(), label="legend", interactive=False)
@@ -227,17 +262,24 @@ def build_app(examples_dir: Path | None = None):
                         with gr.Row():
                             outputs = [gr.Image(label=name, interactive=False)
                                        for name in ("teacher (PyTorch fp32)", "student (PyTorch fp32)", "student int8 (phone runtime)")]
+                        seen = gr.Image(label=f"the photo with {task.synthesizes}, as the models saw it",
+                                        interactive=False, visible=bool(task.synthesizes))
                         summary = gr.Markdown()
                 gr.Examples([[str(p)] for p in examples], inputs=[photo])
 
-                def handler(image, runtime_name, classes, *light, demo=demo):
+                def handler(image, runtime_name, classes, *controls, demo=demo, n_lights=len(lights),
+                            option_names=tuple(sliders)):
+                    light = tuple(controls[:n_lights]) or None
+                    options = dict(zip(option_names, controls[n_lights:n_lights + len(option_names)]))
+                    synthesize = controls[n_lights + len(option_names):]
+                    seed = int(synthesize[1] or 0) if synthesize and synthesize[0] else None
                     try:
-                        return demo.run(image, runtime_name, classes, tuple(light) if light else None)
+                        return demo.run(image, runtime_name, classes, light, options, seed)
                     except PortraitEdgeError as error:
                         raise gr.Error(str(error)) from None
 
-                button.click(handler, inputs=[photo, runtime, shown, *lights], outputs=[*outputs, summary],
-                             api_name=f"run_{task.id}", concurrency_limit=CONCURRENCY)
+                button.click(handler, inputs=[photo, runtime, shown, *lights, *sliders.values(), *synthesize],
+                             outputs=[*outputs, seen, summary], api_name=f"run_{task.id}", concurrency_limit=CONCURRENCY)
         with gr.Tab("Summary"):
             if not tasks:
                 gr.Markdown("No task has shipped weights yet.")

@@ -40,7 +40,7 @@ def test_parsing_tab_runs_teacher_and_students_on_a_real_portrait(client, tmp_pa
 
     photo = tmp_path / "grace_hopper.png"
     Image.fromarray(real_portraits()["grace_hopper"]).save(photo)
-    teacher, student, int8, summary = client.predict(handle_file(str(photo)), runtime, ["skin", "nose", "hair"],
+    teacher, student, int8, _, summary = client.predict(handle_file(str(photo)), runtime, ["skin", "nose", "hair"],
                                                      api_name="/run_parsing")
     images = [np.asarray(Image.open(path)) for path in (teacher, student, int8)]
     assert all(image.shape[:2] == (600, 512) for image in images)
@@ -58,7 +58,7 @@ def test_normals_tab_shows_the_normal_map_beside_the_photo_relit_by_the_sliders(
     Image.fromarray(original).save(photo)
     views = {}
     for azimuth in (-60, 60):
-        teacher, student, int8, summary = client.predict(handle_file(str(photo)), "LiteRT int8", [], azimuth, 10, 1.5,
+        teacher, student, int8, _, summary = client.predict(handle_file(str(photo)), "LiteRT int8", [], azimuth, 10, 1.5,
                                                          api_name="/run_normals")
         views[azimuth] = [np.asarray(Image.open(path)).astype(float) for path in (teacher, student, int8)]
         assert "litert" in summary.lower()

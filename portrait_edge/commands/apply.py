@@ -1,6 +1,7 @@
 """`portrait-edge apply`: run a task's network on photos through portrait_edge.pipelines.
 
     portrait-edge apply --task parsing photo.jpg folder/ --out results/ [--backend litert --precision int8]
+    portrait-edge apply --task facial_shadow photo.jpg --out results/ --fill 0.7
 
 Folders are searched recursively for images. A file that cannot be read, or has no face, is reported
 in one line and skipped; the others go on. Exit status 0 when every photo worked, 2 when some failed.
@@ -34,6 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=2, help="CPU threads of the runtime (default 2)")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse larger photos (default: the reader's limit)")
     parser.add_argument("--no-progress", action="store_true")
+    for option, helps in task_options().items():  # each task's own options (TaskSpec.pipeline_options)
+        parser.add_argument(f"--{option.replace('_', '-')}", dest=f"option_{option}", default=None, metavar="VALUE",
+                            help="; ".join(helps))
+
+
+def task_options() -> dict[str, list[str]]:
+    """Pipeline option name -> what it means to each task that takes it, from the registry."""
+    from portrait_edge.tasks import all_tasks
+
+    options: dict[str, list[str]] = {}
+    for task in all_tasks():
+        for name, option in task.pipeline_options.items():
+            options.setdefault(name, []).append(f"{task.id}: {option.meaning}, {option.minimum:g} to "
+                                                f"{option.maximum:g} (default {option.default:g})")
+    return options
 
 
 def photos_of(inputs: list[str]) -> list[Path]:
@@ -71,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     from portrait_edge.pipelines import load_pipeline
     from portrait_edge.pipelines.outputs import write_result
 
+    options = {name: getattr(args, f"option_{name}") for name in task_options()
+               if getattr(args, f"option_{name}", None) is not None}
     photos = photos_of(args.inputs)
     pipe = load_pipeline(args.task, role=args.role, backend=args.backend, precision=args.precision,
-                         checkpoint=args.checkpoint, model_file=args.model_file, threads=args.threads)
+                         checkpoint=args.checkpoint, model_file=args.model_file, threads=args.threads, **options)
     out = Path(args.out)
     failed = 0
     read_options = {"max_pixels": args.max_pixels} if args.max_pixels else {}

@@ -55,14 +55,21 @@ def _shadow_look(seed: int, size: int) -> dict[str, float | np.ndarray]:
 def shadow_composites(images: torch.Tensor, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Real photos [N, 3, H, W] in [0, 1] -> (photos with a foreign shadow, shadow masks [N, 1, H, W])."""
     from portrait_edge.data.synth.occluders import shadow_masks
-    from portrait_edge.data.synth.textures import blur
 
     n, _, size, width = images.shape
     if size != width or len(seeds) != n:
         raise PortraitEdgeError(f"shadow_composites needs square images and one seed each, got {tuple(images.shape)}"
                                 f" and {len(seeds)} seeds")
     mask = shadow_masks(seeds, size, images.device)
-    looks = [_shadow_look(s, size) for s in seeds]
+    return composite_shadow(images, mask, seeds, size), mask
+
+
+def composite_shadow(images: torch.Tensor, mask: torch.Tensor, seeds: list[int], face_size: float) -> torch.Tensor:
+    """I_l (1 - M) + I_s M for photos [N, 3, H, W] and masks [N, 1, H, W], the shadow's look drawn from each
+    seed (its blur scaled to a framed face of `face_size` pixels)."""
+    from portrait_edge.data.synth.textures import blur
+
+    looks = [_shadow_look(s, face_size) for s in seeds]
 
     def per_sample(name: str) -> torch.Tensor:
         return torch.tensor(np.array([look[name] for look in looks]), dtype=torch.float32, device=images.device)
@@ -75,7 +82,31 @@ def shadow_composites(images: torch.Tensor, seeds: list[int]) -> tuple[torch.Ten
     red = peak * (mask / peak) ** (1 + per_sample("red_scatter")[:, None, None, None])
     channel_mask = torch.cat([red, mask, mask], 1)
     out = (lit * (1 - channel_mask) + shadowed * channel_mask).clamp(0, 1) ** (1 / GAMMA)
-    return torch.where(mask > 0, out, images), mask
+    return torch.where(mask > 0, out, images)
+
+
+def draw_shadow(image: np.ndarray, landmarks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A foreign shadow over the face of a whole photo (HxWx3 uint8, its Face Mesh landmarks in photo
+    pixels): the mask is made for the face's framing square (as in training) and placed there.
+    -> (the photo with the shadow, the mask HxW float32)."""
+    import torch.nn.functional as F
+
+    from portrait_edge import framing
+    from portrait_edge.data.synth.occluders import shadow_masks
+
+    height, width = image.shape[:2]
+    square = framing.square_from_box(framing.face_box(landmarks))
+    side = max(1, int(round(square.side)))
+    square_mask = shadow_masks([seed], min(side, 512), "cpu")
+    square_mask = F.interpolate(square_mask, size=(side, side), mode="bilinear", align_corners=False)
+    top, left = int(round(square.top)), int(round(square.left))
+    mask = torch.zeros(1, 1, height, width)
+    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + side, height), min(left + side, width)
+    if y1 > y0 and x1 > x0:
+        mask[..., y0:y1, x0:x1] = square_mask[..., y0 - top:y1 - top, x0 - left:x1 - left]
+    photo = torch.from_numpy(np.array(image, np.float32)).permute(2, 0, 1)[None] / 255
+    out = composite_shadow(photo, mask, [seed], square.side)
+    return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), mask[0, 0].numpy()
 
 
 def blemish_composites(images: torch.Tensor, landmarks: torch.Tensor, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

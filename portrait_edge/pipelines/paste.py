@@ -6,7 +6,9 @@ square's side in photo pixels and the part of the square inside the photo is wri
   nearest; smaller: the logits are resized, bilinear, then argmaxed); pixels outside the square keep
   `fill` (background). Upsampling the 19 logit planes instead costs ~50 ms on a 1 MP photo;
 - images: a feathered paste, the result's weight falling from 1 to 0 over the outer FEATHER of the
-  square, so the edit blends into the untouched photo;
+  square, so the edit blends into the untouched photo. With the crop the model saw (`reference`), only
+  the change (result - crop) is upsampled and added, so the photo keeps its own detail wherever the
+  network changed nothing (a face larger than the crop is not blurred to the crop's resolution);
 - normals: resized, renormalised to unit length, with a mask of where the network predicts a surface.
 """
 
@@ -66,18 +68,23 @@ def feather_weights(side: int, feather: float = FEATHER) -> np.ndarray:
 
 
 def paste_image(result: torch.Tensor, square: Square, photo: np.ndarray, feather: float = FEATHER,
-                region: np.ndarray | None = None) -> np.ndarray:
+                region: np.ndarray | None = None, reference: torch.Tensor | None = None) -> np.ndarray:
     """RGB [1, 3, S, S] in [0, 1] of the crop -> the photo (HxWx3 uint8) with it blended in. `region`
-    (S x S in [0, 1]) limits the paste further (e.g. to the face)."""
+    (S x S in [0, 1]) limits the paste further (e.g. to the face); `reference` (the crop the model saw,
+    [1, 3, S, S]) makes it paste the change only."""
     height, width = photo.shape[:2]
     weights = torch.from_numpy(feather_weights(result.shape[-1], feather))[None, None]
     if region is not None:
         weights = weights * torch.as_tensor(region, dtype=torch.float32)[None, None]
     side, rows, cols, photo_rows, photo_cols = _placement(square, height, width)
-    both = _resize(torch.cat([result.float().clamp(0, 1), weights], 1), side)[0, :, rows, cols]
+    edit = result.float().clamp(0, 1)
+    if reference is not None:
+        edit = edit - reference.float()[:, :3]
+    both = _resize(torch.cat([edit, weights], 1), side)[0, :, rows, cols]
     rgb, alpha = both[:3].permute(1, 2, 0).numpy(), both[3].clamp(0, 1).numpy()[..., None]
     out = photo.astype(np.float32) / 255
-    out[photo_rows, photo_cols] = out[photo_rows, photo_cols] * (1 - alpha) + rgb * alpha
+    part = out[photo_rows, photo_cols]
+    out[photo_rows, photo_cols] = part + rgb * alpha if reference is not None else part * (1 - alpha) + rgb * alpha
     return (out * 255).round().clip(0, 255).astype(np.uint8)
 
 

@@ -4,6 +4,7 @@
     result = pipe(image)            # HxWx3 uint8 RGB, any size and aspect ratio
     result.labels                   # HxW uint8 class ids (parsing)
     result.faces                    # every face processed (the largest only, unless faces="all")
+    load_pipeline("facial_shadow", fill=0.5)(image).image   # a task's options (TaskSpec.pipeline_options)
 
 Steps, timed in result.timings_ms: "detect" (MediaPipe Face Mesh, portrait_edge.data.landmarks.find_faces),
 "crop" (portrait_edge.framing: the one framing of training and the bundles, resized to the model's
@@ -40,6 +41,7 @@ class FaceResult:
     square: framing.Square
     landmarks: np.ndarray          # [478, 3] in photo pixels
     output: torch.Tensor           # the model's output for the crop [1, C, S, S]
+    crop: torch.Tensor | None = None  # the RGB crop the model saw [1, 3, S, S] in [0, 1]
 
 
 @dataclass
@@ -59,10 +61,11 @@ class Pipeline:
     """A task's model with the detection, framing and paste-back it needs. Load once, call per photo."""
 
     def __init__(self, task: TaskSpec, loaded: LoadedRunner, role: str, backend: str, precision: str,
-                 size: int | None = None) -> None:
+                 size: int | None = None, options: dict[str, Any] | None = None) -> None:
         self.task, self.loaded = task, loaded
         self.role, self.backend, self.precision = role, backend, precision
         self.size = int(size or loaded.card.get("trained_resolution") or _file_size(loaded) or task.resolution)
+        self.options = checked_options(task, options or {})  # the task's options for every call (a call may override)
 
     def __repr__(self) -> str:
         return (f"Pipeline({self.task.id!r}, role={self.role!r}, backend={self.backend!r}, "
@@ -71,10 +74,7 @@ class Pipeline:
     def __call__(self, image: np.ndarray, faces: str = "largest", **options: Any) -> PipelineResult:
         from portrait_edge.data.landmarks import MAX_FACES, find_faces
 
-        unknown = sorted(set(options) - set(self.task.pipeline_options))
-        if unknown:
-            raise PortraitEdgeError(f"{self.task.id} takes no option {', '.join(unknown)}"
-                                    f" (its options: {', '.join(self.task.pipeline_options) or 'none'})")
+        options = {**self.options, **checked_options(self.task, options)}
         if faces not in ("largest", "all"):
             raise PortraitEdgeError(f"faces must be 'largest' or 'all', not {faces!r}")
         image = _as_rgb(image)
@@ -105,7 +105,7 @@ class Pipeline:
         started = time.perf_counter()
         output = self.loaded.runner(inputs.contiguous())
         timings["model"] += _ms(started)
-        return FaceResult(box, square, landmarks, output)
+        return FaceResult(box, square, landmarks, output, pixels)
 
     def _paste(self, image: np.ndarray, results: list[FaceResult]) -> dict[str, Any]:
         """Every face's output onto the photo, smallest face first (the largest wins where they overlap)."""
@@ -121,7 +121,7 @@ class Pipeline:
         if kind == "rgb":
             edited = image
             for face in ordered:
-                edited = paste_image(face.output, face.square, edited)
+                edited = paste_image(face.output, face.square, edited, reference=face.crop)
             return {"image": edited}
         if kind == "normals":
             normals, mask = np.zeros((height, width, 3), np.float32), np.zeros((height, width), bool)
@@ -134,12 +134,23 @@ class Pipeline:
 
 def load_pipeline(task: str, role: str = "student", backend: str = "torch", precision: str = "fp32",
                   checkpoint: str | Path | None = None, model_file: str | Path | None = None,
-                  threads: int = 2) -> Pipeline:
+                  threads: int = 2, **options: Any) -> Pipeline:
     """The inference pipeline of a task: the shipped weights (or `checkpoint`) in PyTorch, or the
-    bundled phone file (or `model_file`) in its real runtime. See the module docstring."""
+    bundled phone file (or `model_file`) in its real runtime. `options` are the task's own
+    (TaskSpec.pipeline_options, e.g. fill=0.5 for facial_shadow), used by every call unless the call
+    gives them again. See the module docstring."""
     spec = get_task(task)
+    checked_options(spec, options)  # before loading anything
     loaded = load_runner(spec.id, role, backend, precision, checkpoint, model_file, threads)
-    return Pipeline(spec, loaded, role, backend, precision)
+    return Pipeline(spec, loaded, role, backend, precision, options=options)
+
+
+def checked_options(task: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(task.pipeline_options))
+    if unknown:
+        raise PortraitEdgeError(f"{task.id} takes no option {', '.join(unknown)}"
+                                f" (its options: {', '.join(task.pipeline_options) or 'none'})")
+    return dict(options)
 
 
 def _file_size(loaded: LoadedRunner) -> int | None:

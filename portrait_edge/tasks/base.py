@@ -68,6 +68,17 @@ class MetricAccumulator(Protocol):
 
 
 @dataclass(frozen=True)
+class PipelineOption:
+    """A numeric option of a task's inference pipeline (load_pipeline(task, name=value)): what it means,
+    its default and its range (the CLI's help and the Space's slider come from here)."""
+
+    meaning: str
+    default: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Which registered architecture (portrait_edge.nn) builds a role's model, and its settings."""
 
@@ -136,7 +147,10 @@ class TaskSpec:
         return output
 
     # ---- inference (portrait_edge.pipelines) ----------------------------------------------------
-    pipeline_options: tuple[str, ...] = ()  # keyword options of load_pipeline(task)(image, **options)
+    # keyword options of load_pipeline(task, **options) and of its calls
+    pipeline_options: Mapping[str, PipelineOption] = {}
+    # what `synthesize` adds to a clean photo ("a shadow"); "" when the task cannot make its own input
+    synthesizes: str = ""
 
     def pipeline_inputs(self, image: torch.Tensor, landmarks: np.ndarray, options: dict[str, Any]) -> torch.Tensor:
         """The model input for one framed face: image [1, 3, S, S] in [0, 1], its refined Face Mesh
@@ -146,6 +160,12 @@ class TaskSpec:
             raise NotAvailableError(f"task {self.id!r} has no inference pipeline in this version (its inputs are "
                                     f"{', '.join(g.name for g in self.inputs)})")
         return image
+
+    def synthesize(self, image: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
+        """This task's kind of input made from a clean photo (HxWx3 uint8, Face Mesh landmarks in its
+        pixels), the photo itself being the ground truth: e.g. a shadow drawn over the face. The Space
+        uses it to show what a network undoes, with a PSNR against the original."""
+        raise NotAvailableError(f"task {self.id!r} cannot make its input from a clean photo")
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ Metrics: PSNR and SSIM over the image, inside the shadow (M > 0.5), and PSNR on 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from portrait_edge.tasks import register
@@ -29,6 +30,7 @@ class ShadowTask(ImageToImageTask):
     metric_names = ("psnr", "ssim", "psnr_shadow", "ssim_shadow", "psnr_face")
     teacher = ModelConfig("gridnet", {"width": 32})
     student = ModelConfig("mobile_unet", {"width": 16, "upsample": "bilinear", "residual_input": True})
+    synthesizes = "a shadow"
 
     def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         ones = torch.ones_like(batch.target[:, :1])
@@ -40,6 +42,11 @@ class ShadowTask(ImageToImageTask):
 
         return ImageMetrics({"psnr_shadow": ("shadow_mask", True), "ssim_shadow": ("shadow_mask", True),
                              "psnr_face": ("face_mask", True)})
+
+    def synthesize(self, image: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
+        from portrait_edge.data.real_pairs import draw_shadow
+
+        return draw_shadow(image, landmarks, seed)[0]
 
 
 register(ShadowTask())

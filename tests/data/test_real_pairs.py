@@ -117,3 +117,22 @@ def test_cli_preview_writes_a_contact_sheet(pool_dir, tmp_path, task):
     with Image.open(out) as sheet:
         assert sheet.size == (3 * 256, 2 * 256)
     assert main(["pool", "preview", "--pool", str(pool_dir), "--task", "normals", "--out", str(out)]) == 2
+
+
+def test_a_shadow_drawn_on_a_whole_photo_falls_on_the_face_only(photos):
+    from portrait_edge.data.real_pairs import draw_shadow
+
+    images, landmarks = photos
+    face = (images[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    photo = np.full((400, 700, 3), 200, np.uint8)
+    photo[100:356, 350:606] = face  # the framed face, off-centre in a wider photo
+    points = landmarks[0].numpy().copy()
+    points[:, 0] += 350
+    points[:, 1] += 100
+    shadowed, mask = draw_shadow(photo, points, seed=3)
+    assert shadowed.shape == photo.shape and mask.shape == photo.shape[:2]
+    assert mask[:, :300].max() == 0 and np.array_equal(shadowed[:, :300], photo[:, :300])  # far from the face
+    inside = mask > 0.6
+    assert inside.sum() > 500 and shadowed[inside].mean() < photo[inside].mean() - 10
+    again, _ = draw_shadow(photo, points, seed=3)
+    assert np.array_equal(again, shadowed)  # the seed decides the shadow

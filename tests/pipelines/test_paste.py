@@ -35,3 +35,18 @@ def test_pasting_the_photo_s_own_crop_gives_the_photo_back():
     edited = paste_image(torch.zeros_like(result), square, photo)  # a black edit
     assert (edited[100, 120] == 0).all()                 # the square's centre takes the edit
     assert (edited[:40] == photo[:40]).all() and (edited[:, :60] == photo[:, :60]).all()  # outside: untouched
+
+
+def test_pasting_the_change_keeps_the_photo_s_detail_where_nothing_changed():
+    rng = np.random.default_rng(1)
+    photo = (rng.uniform(0, 1, (400, 400, 3)) * 255).astype(np.uint8)  # fine detail the 64 px crop cannot hold
+    square = framing.Square(top=50.0, left=50.0, side=300.0)
+    crop, _ = framing.crop(photo, square, 64)
+    seen = torch.from_numpy(crop.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    assert np.array_equal(paste_image(seen, square, photo, reference=seen), photo)  # no change: the same bytes
+    assert np.abs(paste_image(seen, square, photo).astype(int) - photo.astype(int)).mean() > 20  # a whole paste blurs
+    brighter = paste_image((seen + 0.2).clamp(0, 1), square, photo, reference=seen)
+    centre = np.s_[180:220, 180:220]
+    change = brighter[centre].astype(int) - photo[centre].astype(int)
+    assert 20 < np.median(change) <= 52  # the edit arrives (+0.2, less where the crop was clipped at 1)
+    assert np.array_equal(brighter[:50], photo[:50])  # outside the square: untouched
