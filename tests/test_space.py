@@ -75,6 +75,47 @@ def test_normals_tab_shows_the_normal_map_beside_the_photo_relit_by_the_sliders(
         assert np.abs(relit_left[:40] - original[:40]).mean() < 6 < np.abs(face).mean()
 
 
+def shipped(task_id: str) -> bool:
+    from portrait_edge.space import demo_tasks
+
+    return task_id in [t.id for t in demo_tasks()]
+
+
+@pytest.mark.skipif(not shipped("shadow"), reason="no shipped shadow teacher and student")
+def test_shadow_tab_draws_a_shadow_on_the_photo_and_the_models_take_it_off(client, tmp_path):
+    from gradio_client import handle_file
+
+    from portrait_edge.train.visualize import real_portraits
+
+    photo = tmp_path / "grace_hopper.png"
+    original = real_portraits()["grace_hopper"]
+    Image.fromarray(original).save(photo)
+    teacher, student, int8, seen, summary = client.predict(handle_file(str(photo)), "LiteRT int8", [], True, 3,
+                                                           api_name="/run_shadow")
+    shadowed = np.asarray(Image.open(seen)).astype(float)
+    assert shadowed.shape == original.shape and np.abs(shadowed - original).mean() > 1  # a shadow was drawn
+    rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in summary.splitlines() if row.endswith("dB |")]
+    psnr = {f"{row[0]} {row[1]}": float(row[-1].split()[0]) for row in rows}  # vs the original photo
+    assert len(psnr) == 4, summary  # the input with the shadow and the three models
+    before = next(v for k, v in psnr.items() if k.startswith("input"))
+    assert max(v for k, v in psnr.items() if not k.startswith("input")) > before
+
+
+@pytest.mark.skipif(not shipped("facial_shadow"), reason="no shipped facial_shadow teacher and student")
+def test_facial_shadow_tab_fills_more_with_a_stronger_fill(client, tmp_path):
+    from gradio_client import handle_file
+
+    from portrait_edge.train.visualize import real_portraits
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(real_portraits()["astronaut"]).save(photo)
+    brightness = []
+    for fill in (0.0, 1.0):
+        teacher, *_ = client.predict(handle_file(str(photo)), "LiteRT int8", [], fill, api_name="/run_facial_shadow")
+        brightness.append(np.asarray(Image.open(teacher)).astype(float)[80:200, 160:320].mean())
+    assert brightness[1] > brightness[0] + 1
+
+
 def test_a_photo_without_a_face_is_a_message_not_a_stack_trace(client, tmp_path):
     from gradio_client import handle_file
 

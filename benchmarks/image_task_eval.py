@@ -1,0 +1,63 @@
+"""Image tasks (shadow, facial_shadow, retouch): the input itself, then each checkpoint, on the synthetic
+test split and on the real-photo composites of a pool's validation split (people never trained on).
+Prints one markdown table per split and writes every record as JSON.
+
+    python benchmarks/image_task_eval.py --task shadow --pool /work/pools/real-sub --out build/shadow-eval \
+        portrait_edge/weights/shadow_teacher.safetensors portrait_edge/weights/shadow_student.safetensors ...
+
+The same numbers come from `portrait-edge eval --checkpoint CKPT` (or `--baseline input --task T`) with
+`--n N` for the synthetic split and `--reader pool --root POOL --reader-option split=val --reader-option
+task=T --reader-option pairs=T` for the pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="*")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--pool", default=None, help="a pool with real-photo pairs for this task (pairs=TASK)")
+    parser.add_argument("--n", type=int, default=200, help="synthetic test samples")
+    parser.add_argument("--n-pool", type=int, default=300, help="pool validation photos")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    from portrait_edge.commands.eval import input_baseline
+    from portrait_edge.tasks import get_task
+    from portrait_edge.train.checkpoint import load_model
+    from portrait_edge.train.evaluate import evaluate, reader_batches, synthetic_batches, test_seed_base
+
+    torch.set_num_threads(2)
+    task = get_task(args.task)
+    models = [("input (no model)", *input_baseline(task.id))]
+    for path in args.checkpoints:
+        model, card = load_model(path)
+        models.append((f"{card['role']} `{Path(path).name}`", model.to(memory_format=torch.channels_last), card))
+    splits = {"synthetic test": lambda: synthetic_batches(task, args.n, task.resolution, 8, test_seed_base(), "runs/cache")}
+    if args.pool:
+        options = {"split": "val", "task": task.id, "pairs": task.id}
+        splits["pool val composites"] = lambda: reader_batches(task, "pool", args.pool, task.resolution, 8, args.n_pool, options)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for split, batches in splits.items():
+        print(f"\n{task.id}, {split}:\n")
+        print("| model | n | " + " | ".join(task.metric_names) + " |")
+        print("|---|---:|" + "---:|" * len(task.metric_names))
+        for name, model, card in models:
+            metrics = evaluate(model, task, batches())
+            records.append({"split": split, "model": name, "card_sha256": card.get("sha256"), **metrics})
+            print(f"| {name} | {int(metrics['n'])} | " + " | ".join(f"{metrics[m]:.4f}" for m in task.metric_names) + " |")
+    (out / f"{task.id}.json").write_text(json.dumps(records, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
