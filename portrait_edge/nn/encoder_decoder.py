@@ -19,7 +19,8 @@ from torch import nn
 class EncoderDecoder(nn.Module):
     """encoder + decoder + head; optionally adds the input's first C_out channels to the output.
 
-    `residual_input` suits image-to-image tasks (the network learns a correction to the input image).
+    `residual_input` suits image-to-image tasks (the network learns a correction to the input image;
+    the head's last convolution starts at zero, so training starts from the identity).
     `size_multiple` is the factor H and W must be divisible by (2 ** number of downsamplings).
     """
 
@@ -31,6 +32,11 @@ class EncoderDecoder(nn.Module):
         self.head = head
         self.size_multiple = size_multiple
         self.residual_input = residual_input
+        if residual_input:  # start as the identity: the head's last convolution begins at zero
+            last = [m for m in head.modules() if isinstance(m, nn.Conv2d)][-1]
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
 
     def _check_size(self, x: torch.Tensor) -> None:
         height, width = int(x.shape[-2]), int(x.shape[-1])

@@ -5,7 +5,8 @@ A grid of `rows` streams, one per resolution (row r at stride 2**r with width * 
 the columns, downsampling blocks (stride-2 3x3 conv) feed each row into the row below; in the second
 half, upsampling blocks (x2 bilinear + 3x3 conv) feed each row into the row above. Where two paths
 meet they are added. Input: a 3x3 conv stem into row 0; output: a 3x3 conv head from row 0, plus the
-input image when `residual_input` (the network predicts a correction, which suits shadow removal).
+input image when `residual_input` (the network predicts a correction, which suits shadow removal;
+its head starts at zero, so an untrained network returns its input).
 
 Feature taps (forward_features): the last column's nodes, coarse to fine (strides 2**(rows-1) .. 1).
 """
@@ -63,6 +64,9 @@ class GridNet(nn.Module):
         self.up = nn.ModuleList(nn.ModuleList(UpBlock(channels[r + 1], channels[r]) for _ in range(half))
                                 for r in range(rows - 1))
         self.head = nn.Conv2d(channels[0], out_channels, 3, padding=1)
+        if residual_input:  # start as the identity: the network learns only the correction
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         height, width = int(x.shape[-2]), int(x.shape[-1])

@@ -33,13 +33,13 @@ def test_wrong_size_is_a_clear_error():
         model(torch.rand(1, 3, 48, 48))
 
 
-def test_residual_input_adds_the_image():
+def test_residual_input_adds_the_image_and_starts_as_the_identity():
     model = create_model("mobile_unet", in_channels=4, out_channels=3, width=8, residual_input=True).eval()
-    for p in model.head.parameters():
-        nn.init.zeros_(p)
     x = torch.rand(1, 4, 32, 32)
     with torch.no_grad():
-        assert torch.allclose(model(x), x[:, :3])
+        assert torch.equal(model(x), x[:, :3])  # untrained: the head starts at zero
+        nn.init.normal_(model.head[0].weight)
+        assert not torch.allclose(model(x), x[:, :3])  # trained: the correction is added
 
 
 def test_student_uses_only_edge_friendly_ops():

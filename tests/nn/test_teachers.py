@@ -38,6 +38,13 @@ def test_residual_input_starts_from_the_image(arch, kwargs):
         assert torch.allclose(model(x), x)
 
 
+def test_an_untrained_gridnet_returns_its_input():
+    model = create_model("gridnet", in_channels=4, out_channels=3, width=4, rows=2, columns=2).eval()
+    x = torch.rand(1, 4, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(x), x[:, :3])
+
+
 def test_multiscale_discriminator():
     d = create_model("pix2pixhd_discriminator", in_channels=6, out_channels=1, width=8, num_scales=3)
     outputs = d(torch.rand(1, 6, 64, 64))
