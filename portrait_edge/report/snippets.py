@@ -2,7 +2,10 @@
 (Core ML). Generated from one task's metadata so names, shapes, quantization and versions are the real
 ones. They follow what a phone app should do: load a model once and reuse it, read a Bitmap's pixels
 in one call, copy assets with closed streams (and replace the copy when an app update ships a new
-model), compile a Core ML model once, and turn the output into class ids by argmax.
+model), compile a Core ML model once, and turn the output into class ids by argmax, or, for an image output
+(kind "rgb"), into a Bitmap / CGImage of the edited crop. Inputs: the RGB image, plus one Float argument per
+extra input group when those are all "scalar_map" groups (the value fills the group's plane, checked
+against its range); any other extra channels are passed packed.
 
 The snippets are checked for content by the tests, not compiled here (no Android or Xcode toolchain).
 """
@@ -26,6 +29,68 @@ def _version(meta: dict[str, Any], tool: str) -> str:
 
 def _camel(task: str) -> str:
     return "".join(part.capitalize() for part in task.split("_"))
+
+
+def _scalar_inputs(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input groups after R, G, B when they are all of kind "scalar_map" (one value for the whole plane,
+    e.g. facial_shadow's fill_strength): each with `arg` (its Kotlin/Swift argument: the group name in
+    lowerCamelCase) and `start` (its first input channel). Empty for any other input."""
+    groups = meta["input"]["channels"]
+    if len(groups) < 2 or groups[0]["kind"] != "rgb" or groups[0]["channels"] != 3:
+        return []
+    if any(g["kind"] != "scalar_map" for g in groups[1:]):
+        return []
+    scalars, start = [], 3
+    for g in groups[1:]:
+        arg = _camel(g["name"])
+        scalars.append({**g, "arg": arg[:1].lower() + arg[1:], "start": start})
+        start += g["channels"]
+    if start != meta["input"]["shape_nchw"][1]:
+        raise ValueError(f"input channel groups ({start} channels) do not match shape_nchw {meta['input']['shape_nchw']}")
+    return scalars
+
+
+def _rgb_output(meta: dict[str, Any]) -> bool:
+    """An image output (kind "rgb"): the examples also return it as an image an app can show."""
+    output = meta["output"]
+    if output.get("kind") != "rgb":
+        return False
+    if output["shape_nchw"][1] != 3:
+        raise ValueError(f"an rgb output has 3 channels, not {output['shape_nchw'][1]}")
+    return True
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.9g}"
+
+
+def _range_text(group: dict[str, Any]) -> str:
+    low, high = group.get("range") or (None, None)
+    return f"[{'-inf' if low is None else _number(low)}, {'inf' if high is None else _number(high)}]"
+
+
+def _range_condition(group: dict[str, Any], suffix: str, finite: str) -> str:
+    """`arg >= low && arg <= high` (NaN fails it); a missing bound is left out, with a finiteness test."""
+    arg, (low, high) = group["arg"], group.get("range") or (None, None)
+    terms = [] if low is not None and high is not None else [finite.format(arg=arg)]
+    terms += [f"{arg} >= {_number(low)}{suffix}"] if low is not None else []
+    terms += [f"{arg} <= {_number(high)}{suffix}"] if high is not None else []
+    return " && ".join(terms)
+
+
+def _scalar_header(group: dict[str, Any], argument: str) -> list[str]:
+    return [f"// Input {_channel_text(group)}: {group['name']} in {_range_text(group)}, the `{argument}` argument, written to "
+            "every pixel of its plane:", f"//   {group['description']}."]
+
+
+def _channel_text(group: dict[str, Any]) -> str:
+    first, last = group["start"], group["start"] + group["channels"] - 1
+    return f"channel {first}" if first == last else f"channels {first}-{last}"
+
+
+# Where the crop goes: metadata.json "framing"."paste_back"."image" (two comment lines).
+PASTE_BACK = ("The app pastes the crop back onto the photo as metadata.json \"framing\".\"paste_back\".\"image\" says",
+              "(resize it to the framing square's side, blend it in with the smoothstep edge).")
 
 
 def kotlin(meta: dict[str, Any]) -> str:
@@ -66,12 +131,23 @@ def kotlin(meta: dict[str, Any]) -> str:
         "    }",
         "",
     ]
+    scalars = _scalar_inputs(meta)
+    lines[5:5] = [line for g in scalars for line in _scalar_header(g, g["arg"])]
+    if _rgb_output(meta):
+        lines += [
+            "/** One ARGB_8888 pixel from the model's R, G, B: each clamped to [0, 1], * 255, rounded (NaN -> 0). */",
+            "fun argbPixel(r: Float, g: Float, b: Float): Int {",
+            "    fun byte(v: Float) = Math.round(v.coerceIn(0f, 1f) * 255f)",
+            "    return (0xFF shl 24) or (byte(r) shl 16) or (byte(g) shl 8) or byte(b)",
+            "}",
+            "",
+        ]
     if meta.get("landmark_channels"):
         lines += _kotlin_landmark_channels(meta, task, h, w, c)
     if tfl:
-        lines += _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb)
+        lines += _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb, scalars)
     if pte:
-        lines += _kotlin_executorch(meta, pte, name, task, c, h, w, rgb)
+        lines += _kotlin_executorch(meta, pte, name, task, c, h, w, rgb, scalars)
     return "\n".join(lines) + "\n"
 
 
@@ -151,10 +227,23 @@ def _kotlin_landmark_channels(meta, task, h, w, c) -> list[str]:
     ]
 
 
-def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb) -> list[str]:
+def _kotlin_arguments(rgb, scalars, other: str) -> tuple[str, str]:
+    """The parameters of the input-taking functions and the names that pass them on."""
+    if rgb or scalars:
+        return ("bitmap: Bitmap" + "".join(f", {g['arg']}: Float" for g in scalars),
+                "bitmap" + "".join(f", {g['arg']}" for g in scalars))
+    return f"{other}: FloatArray", other
+
+
+def _kotlin_checks(scalars) -> list[str]:
+    return [f"        require({_range_condition(g, 'f', '{arg}.isFinite()')}) "
+            f"{{ \"{g['arg']} ({g['name']}) must be in {_range_text(g)}, not ${g['arg']}\" }}" for g in scalars]
+
+
+def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb, scalars) -> list[str]:
     quant, out_quant = tfl["input"].get("quantization"), tfl["output"].get("quantization")
     element = 1 if quant else 4
-    argument = "bitmap: Bitmap" if rgb else "packed: FloatArray"
+    argument, passed = _kotlin_arguments(rgb, scalars, "packed")
     lines = [
         f"/** LiteRT: {tfl['file']} takes NHWC {tfl['input']['dtype']} {tfl['input']['shape']} and returns NHWC "
         f"{tfl['output']['dtype']} {tfl['output']['shape']}.",
@@ -165,7 +254,7 @@ def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb) -> list[str]:
         f"    private val input = ByteBuffer.allocateDirect({h * w * c * element}).order(ByteOrder.nativeOrder())",
         f"    private val output = ByteBuffer.allocateDirect({h * w * out_c * (1 if out_quant else 4)}).order(ByteOrder.nativeOrder())",
     ]
-    if rgb:
+    if rgb or scalars:
         lines.append(f"    private val pixels = IntArray({h * w})")
     if quant:
         lines.append(f"    private val inScale = {quant['scale']:.9g}f; private val inZero = {quant['zero_point']}  "
@@ -173,12 +262,17 @@ def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb) -> list[str]:
     if out_quant:
         lines.append(f"    private val outScale = {out_quant['scale']:.9g}f; private val outZero = {out_quant['zero_point']}")
     put = ("input.put((Math.round(v / inScale) + inZero).coerceIn(-128, 127).toByte())" if quant else "input.putFloat(v)")
-    lines += ["", f"    private fun fill({argument}) {{", "        input.rewind()"]
-    if rgb:
+    lines += ["", f"    private fun fill({argument}) {{"]
+    lines += _kotlin_checks(scalars)
+    lines.append("        input.rewind()")
+    if rgb or scalars:
+        pixel = "((p shr 16) and 0xFF) / 255f, ((p shr 8) and 0xFF) / 255f, (p and 0xFF) / 255f"
+        values = ", ".join([pixel] + [g["arg"] for g in scalars for _ in range(g["channels"])])
+        note = "".join(f", {_channel_text(g)}: {g['arg']}" for g in scalars)
         lines += [f"        require(bitmap.width == {w} && bitmap.height == {h}) {{ \"resize the framed face to {w}x{h}\" }}",
                   f"        bitmap.getPixels(pixels, 0, {w}, 0, 0, {w}, {h})  // one bulk read, ARGB",
-                  "        for (p in pixels) {",
-                  "            for (v in floatArrayOf(((p shr 16) and 0xFF) / 255f, ((p shr 8) and 0xFF) / 255f, (p and 0xFF) / 255f)) {",
+                  "        for (p in pixels) {" + (f"  // NHWC: R, G, B{note}" if scalars else ""),
+                  f"            for (v in floatArrayOf({values})) {{",
                   f"                {put}", "            }", "        }"]
     else:
         channels = " + ".join(f"{g['name']}[{g['channels']}]" for g in meta["input"]["channels"])
@@ -186,10 +280,10 @@ def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb) -> list[str]:
                   f"        for (v in packed) {put}"]
     lines += ["        input.rewind()", "    }", "",
               "    /** Runs the model; the raw output stays in `output` (NHWC). */",
-              f"    private fun invoke({argument}) {{", f"        fill({'bitmap' if rgb else 'packed'})",
+              f"    private fun invoke({argument}) {{", f"        fill({passed})",
               "        output.rewind()", "        interpreter.run(input, output)", "        output.rewind()", "    }", "",
               f"    /** NHWC real values [{h} x {w} x {out_c}]. */",
-              f"    fun run({argument}): FloatArray {{", f"        invoke({'bitmap' if rgb else 'packed'})"]
+              f"    fun run({argument}): FloatArray {{", f"        invoke({passed})"]
     if out_quant:
         lines.append(f"        return FloatArray({h * w * out_c}) {{ (output.get().toInt() - outZero) * outScale }}")
     else:
@@ -199,24 +293,39 @@ def _kotlin_litert(meta, tfl, name, task, c, h, w, out_c, rgb) -> list[str]:
         read = "output.get(base + k).toInt()" if out_quant else "output.getFloat((base + k) * 4)"
         lines += ["", f"    /** Class ids (row-major {w}x{h}; names in labels.txt, line i = class i): argmax over the",
                   "     *  channels of each pixel, on the raw output (one scale for every channel: same argmax). */",
-                  f"    fun labels({argument}): ByteArray {{", f"        invoke({'bitmap' if rgb else 'packed'})",
+                  f"    fun labels({argument}): ByteArray {{", f"        invoke({passed})",
                   f"        val ids = ByteArray({h * w})",
                   f"        for (i in 0 until {h * w}) {{",
                   f"            val base = i * {out_c}",
                   f"            var best = 0; var bestValue = {read.replace('k', '0')}",
                   f"            for (k in 1 until {out_c}) {{ val v = {read}; if (v > bestValue) {{ best = k; bestValue = v }} }}",
                   "            ids[i] = best.toByte()", "        }", "        return ids", "    }"]
+    if _rgb_output(meta):
+        if out_quant:  # int8 output: real = outScale * (q - outZero), per value
+            read = [f"(output.get({out_c} * i{f' + {k}' if k else ''}).toInt() - outZero) * outScale" for k in range(3)]
+        else:
+            read = [f"output.getFloat(({out_c} * i{f' + {k}' if k else ''}) * 4)" for k in range(3)]
+        lines += ["", f"    /** The edited face crop as a {w}x{h} ARGB_8888 Bitmap (the output's R, G, B clamped to [0, 1],",
+                  "     *  * 255, rounded). " + PASTE_BACK[0], f"     *  {PASTE_BACK[1]} */",
+                  f"    fun image({argument}): Bitmap {{", f"        invoke({passed})",
+                  f"        val argb = IntArray({h * w})",
+                  f"        for (i in 0 until {h * w}) {{  // NHWC: pixel i's R, G, B",
+                  f"            argb[i] = argbPixel({read[0]},",
+                  f"                                {read[1]},",
+                  f"                                {read[2]})",
+                  "        }",
+                  f"        return Bitmap.createBitmap(argb, {w}, {h}, Bitmap.Config.ARGB_8888)", "    }"]
     lines += ["", "    override fun close() = interpreter.close()", "}", ""]
     return lines
 
 
-def _kotlin_executorch(meta, pte, name, task, c, h, w, rgb) -> list[str]:
+def _kotlin_executorch(meta, pte, name, task, c, h, w, rgb, scalars) -> list[str]:
     stem, ext = pte["file"].rsplit(".", 1)
     copy = f"{stem}-{pte['sha256'][:12]}.{ext}"
     note = ""
     if pte.get("float_modules"):
         note = f" (int8; {', '.join(pte['float_modules']['modules'])} kept in fp32)"
-    argument = "bitmap: Bitmap" if rgb else "chw: FloatArray"
+    argument, passed = _kotlin_arguments(rgb, scalars, "chw")
     lines = [
         f"/** ExecuTorch: {pte['file']}{note} takes NCHW float32 {pte['input']['shape']} and returns NCHW float32 "
         f"{pte['output']['shape']}.",
@@ -225,7 +334,7 @@ def _kotlin_executorch(meta, pte, name, task, c, h, w, rgb) -> list[str]:
         f"class {name}ExecuTorch(context: Context) : AutoCloseable {{",
         "    private val module: Module",
     ]
-    if rgb:
+    if rgb or scalars:
         lines += [f"    private val pixels = IntArray({h * w})", f"    private val chw = FloatArray({c * h * w})"]
     lines += [
         "",
@@ -242,8 +351,9 @@ def _kotlin_executorch(meta, pte, name, task, c, h, w, rgb) -> list[str]:
         "",
         f"    /** NCHW float32 [1, {c}, {h}, {w}] -> NCHW float32 output. */",
         f"    fun run({argument}): FloatArray {{",
+        *_kotlin_checks(scalars),
     ]
-    if rgb:
+    if rgb or scalars:
         lines += [f"        require(bitmap.width == {w} && bitmap.height == {h}) {{ \"resize the framed face to {w}x{h}\" }}",
                   f"        bitmap.getPixels(pixels, 0, {w}, 0, 0, {w}, {h})",
                   f"        for (i in 0 until {h * w}) {{  // Bitmap (ARGB, row-major) -> R plane, G plane, B plane",
@@ -252,11 +362,22 @@ def _kotlin_executorch(meta, pte, name, task, c, h, w, rgb) -> list[str]:
                   f"            chw[{h * w} + i] = ((p shr 8) and 0xFF) / 255f",
                   f"            chw[{2 * h * w} + i] = (p and 0xFF) / 255f",
                   "        }"]
+        lines += [f"        chw.fill({g['arg']}, {g['start'] * h * w}, {(g['start'] + g['channels']) * h * w})  "
+                  f"// {_channel_text(g)}: {g['name']}, the same value at every pixel" for g in scalars]
     else:
         lines.append(f"        require(chw.size == {c * h * w})")
     lines += [f"        val input = Tensor.fromBlob(chw, longArrayOf(1, {c}, {h}, {w}))",
               "        return module.forward(EValue.from(input))[0].toTensor().dataAsFloatArray",
-              "    }", "", "    override fun close() = module.destroy()", "}"]
+              "    }"]
+    if _rgb_output(meta):
+        plane = h * w
+        lines += ["", f"    /** The edited face crop as a {w}x{h} ARGB_8888 Bitmap (the output's R, G, B planes clamped to",
+                  "     *  [0, 1], * 255, rounded). " + PASTE_BACK[0], f"     *  {PASTE_BACK[1]} */",
+                  f"    fun image({argument}): Bitmap {{",
+                  f"        val out = run({passed})  // NCHW: R plane, G plane, B plane",
+                  f"        val argb = IntArray({plane}) {{ i -> argbPixel(out[i], out[{plane} + i], out[{2 * plane} + i]) }}",
+                  f"        return Bitmap.createBitmap(argb, {w}, {h}, Bitmap.Config.ARGB_8888)", "    }"]
+    lines += ["", "    override fun close() = module.destroy()", "}"]
     return lines
 
 
@@ -269,6 +390,7 @@ def swift(meta: dict[str, Any]) -> str:
     _, c, h, w = meta["input"]["shape_nchw"]
     out_c = meta["output"]["shape_nchw"][1]
     landmarks = meta.get("landmark_channels")
+    scalars = _scalar_inputs(meta)
     lines = [
         f"// portrait-edge `{task}` student on iOS. Generated by `portrait-edge bundle`; see metadata.json.",
         f"// Needs {meta.get('minimum_deployment', 'iOS17').replace('iOS', 'iOS ')} or later (the package's minimum "
@@ -281,6 +403,7 @@ def swift(meta: dict[str, Any]) -> str:
     if landmarks:
         lines.append(f"// Channels 3 and 4: the landmark channels (LandmarkChannels below; add {landmarks['file']} "
                      "to the target too).")
+    lines += [line for g in scalars for line in _scalar_header(g, g["arg"] + ":")]
     lines += ["import CoreML", "import UIKit", ""]
     if landmarks:
         lines += _swift_landmark_channels(meta, c, h, w)
@@ -316,6 +439,22 @@ def swift(meta: dict[str, Any]) -> str:
             "    }",
             "",
         ]
+    elif scalars:
+        arguments = ", ".join(f"{g['arg']}: Float" for g in scalars)
+        lines += [
+            f"    /// The framed face (any size; drawn into {w}x{h}) and "
+            + ", ".join(f"{g['arg']} in {_range_text(g)} ({g['name']})" for g in scalars)
+            + f" -> the raw output [1, {out_c}, {h}, {w}].",
+            f"    func predict(_ image: UIImage, {arguments}) throws -> MLMultiArray {{",
+            *[f"        precondition({_range_condition(g, '', '{arg}.isFinite')}, "
+              f"\"{g['arg']} ({g['name']}) must be in {_range_text(g)}, not \\({g['arg']})\")" for g in scalars],
+            *_swift_rgb_planes(c, h, w),
+        ]
+        for g in scalars:
+            lines += [f"        for i in 0..<count {{  // {_channel_text(g)}: {g['name']}, the same value at every pixel",
+                      *[f"            planes[{g['start'] + k} * count + i] = {g['arg']}" for k in range(g["channels"])],
+                      "        }"]
+        lines += ["        return try predict(input)", "    }", ""]
     elif landmarks:
         lines += [
             f"    /// The framed face (any size; drawn into {w}x{h}) and its 468 (or 478) Face Mesh landmarks in the",
@@ -359,8 +498,55 @@ def swift(meta: dict[str, Any]) -> str:
             "        return ids",
             "    }",
         ]
+    if _rgb_output(meta):
+        lines += _swift_image(package, h, w, c, scalars)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _swift_image(package, h, w, c, scalars) -> list[str]:
+    """Swift: the rgb output as a CGImage (static, from the MLMultiArray), and from the image inputs."""
+    dtype = package["output"]["dtype"]
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"Core ML output dtype {dtype!r}: the example reads float32 or float16")
+    element = "Float" if dtype == "float32" else "Float16"
+    lines = [
+        "",
+        f"    /// The edited face crop as a {w}x{h} image: the output's R, G, B clamped to [0, 1], * 255, rounded.",
+        *[f"    /// {line}" for line in PASTE_BACK],
+        "    static func image(from output: MLMultiArray) throws -> CGImage {",
+        f"        let width = {w}, height = {h}",
+        f"        precondition(output.dataType == .{dtype}, \"the model declares a {dtype} output\")",
+        "        let strides = output.strides.map { $0.intValue }  // [n, c, y, x]; the runtime may pad rows",
+        f"        let values = output.dataPointer.bindMemory(to: {element}.self, capacity: strides[0])",
+        "        var rgba = [UInt8](repeating: 255, count: width * height * 4)  // alpha stays 255",
+        "        for y in 0..<height {",
+        "            for x in 0..<width {",
+        "                for k in 0..<3 {  // R, G, B",
+        "                    let value = Float(values[k * strides[1] + y * strides[2] + x * strides[3]])",
+        "                    let clamped = Float.minimum(Float.maximum(value, 0), 1)  // NaN -> 0",
+        "                    rgba[4 * (y * width + x) + k] = UInt8((clamped * 255).rounded())",
+        "                }",
+        "            }",
+        "        }",
+        "        guard let provider = CGDataProvider(data: Data(rgba) as CFData),",
+        "              let image = CGImage(width: width, height: height, bitsPerComponent: 8, bitsPerPixel: 32,",
+        "                                  bytesPerRow: width * 4, space: CGColorSpaceCreateDeviceRGB(),",
+        "                                  bitmapInfo: CGBitmapInfo(rawValue: CGImageAlphaInfo.noneSkipLast.rawValue),",
+        "                                  provider: provider, decode: nil, shouldInterpolate: true, intent: .defaultIntent)",
+        "        else { throw CocoaError(.featureUnsupported) }",
+        "        return image",
+        "    }",
+    ]
+    if c == 3 or scalars:
+        params = "".join(f", {g['arg']}: Float" for g in scalars)
+        passed = "".join(f", {g['arg']}: {g['arg']}" for g in scalars)
+        lines += ["",
+                  "    /// The framed face -> the edited crop (see image(from:)); UIImage(cgImage:) to show it.",
+                  f"    func image(_ image: UIImage{params}) throws -> CGImage {{",
+                  f"        try Self.image(from: predict(image{passed}))",
+                  "    }"]
+    return lines
 
 
 def _swift_rgb_planes(c, h, w) -> list[str]:

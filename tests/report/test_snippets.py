@@ -14,6 +14,7 @@ The generated snippets come from the committed bundles' metadata (the real names
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -312,3 +313,326 @@ def test_tasks_without_landmark_channels_get_no_landmark_code():
     meta.pop("landmark_channels")
     assert "LandmarkChannels" not in swift(meta) and "LandmarkChannels" not in kotlin({**_meta("android"), "landmark_channels": None})
     assert "func predict(_ input: MLMultiArray)" in swift(meta) and "func predict(_ image: UIImage" not in swift(meta)
+
+
+# ---------------------------------------------------------------- image outputs and scalar-map inputs (shadow, facial_shadow)
+#
+# No bundle ships these tasks yet: their metadata is built from the committed normals metadata (the real layout,
+# converter versions and files list), with the task's input groups, shapes and output as portrait_edge.tasks
+# declares them, the files renamed and reshaped, and an int8 output quantization unlike the input's (so a
+# snippet that dequantizes the output with the input's scale fails).
+
+RGB_IN = {"name": "image", "channels": 3, "kind": "rgb", "range": [0.0, 1.0], "description": "portrait, RGB in [0, 1]"}
+FILL = {"name": "fill_strength", "channels": 1, "kind": "scalar_map", "range": [0.0, 1.0],
+        "description": "fill-light strength, the same value at every pixel (0 = none, 1 = full)"}
+OUT_QUANT = {"scale": 0.00415, "zero_point": -117}
+
+
+def _task_meta(platform: str, task: str, groups: list[dict], output_kind: str = "rgb", out_quant=OUT_QUANT) -> dict:
+    meta = copy.deepcopy(_meta(platform))
+    meta.pop("landmark_channels")
+    _, _, h, w = meta["input"]["shape_nchw"]
+    c = sum(g["channels"] for g in groups)
+    meta["task"] = task
+    meta["input"]["channels"] = copy.deepcopy(groups)
+    meta["input"]["shape_nchw"] = [1, c, h, w]
+    if output_kind == "rgb":
+        meta["output"].update(name="image", channels=3, kind="rgb", range=[0.0, 1.0], postprocess="clamp to the value range",
+                              description=f"the {task} result, RGB in [0, 1]", shape_nchw=[1, 3, h, w])
+    camel = "".join(part.capitalize() for part in task.split("_"))
+    for f in meta["files"]:
+        f["file"] = f["file"].replace("normals", task).replace("Normals", camel)
+        f["input"]["shape"] = [1, h, w, c] if f["layout"] == "NHWC" else [1, c, h, w]
+        if f["output"].get("quantization"):
+            f["output"]["quantization"] = dict(out_quant)
+    return meta
+
+
+def _shadow(platform: str) -> dict:
+    return _task_meta(platform, "shadow", [RGB_IN])
+
+
+def _facial_shadow(platform: str) -> dict:
+    return _task_meta(platform, "facial_shadow", [RGB_IN, FILL])
+
+
+def _code(language: str, meta: dict) -> str:
+    return kotlin(meta) if language == "kotlin" else swift(meta)
+
+
+def _platform(language: str) -> str:
+    return "android" if language == "kotlin" else "ios"
+
+
+def _class_body(code: str, header: str) -> str:
+    """The text of one top-level Kotlin class (from its header to the closing brace at column 0)."""
+    start = code.index(header)
+    return code[start:code.index("\n}", start) + 2]
+
+
+def _top_level_items(args: str) -> list[str]:
+    items, depth, current = [], 0, ""
+    for char in args:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return items + [current.strip()]
+
+
+def _scalar_groups(meta: dict) -> list[tuple[dict, str, int]]:
+    """(group, argument name, first channel) of the input groups after R, G, B (the argument: lowerCamelCase)."""
+    out, start = [], 3
+    for g in meta["input"]["channels"][1:]:
+        words = g["name"].split("_")
+        out.append((g, words[0] + "".join(word.capitalize() for word in words[1:]), start))
+        start += g["channels"]
+    return out
+
+
+def _bound(value: float, language: str) -> str:
+    return f"{value:g}" + ("f" if language == "kotlin" else "")
+
+
+def _litert_file(meta: dict) -> dict:
+    files = {(f["format"], f["precision"]): f for f in meta["files"]}
+    return files.get(("litert", "int8")) or files[("litert", "fp32")]
+
+
+def _arguments(meta: dict, language: str) -> tuple[str, str]:
+    """What the image-taking functions declare after the image, and pass on."""
+    groups = _scalar_groups(meta)
+    if language == "kotlin":
+        return "".join(f", {a}: Float" for _, a, _ in groups), "".join(f", {a}" for _, a, _ in groups)
+    return "".join(f", {a}: Float" for _, a, _ in groups), "".join(f", {a}: {a}" for _, a, _ in groups)
+
+
+def check_image_output(code: str, language: str, meta: dict) -> None:
+    """The snippet turns an rgb output into an image: clamped to [0, 1], * 255, rounded, R, G, B in place,
+    from the right layout (NHWC LiteRT with its own output dequantization, NCHW ExecuTorch / Core ML)."""
+    assert meta["output"]["kind"] == "rgb" and meta["output"]["shape_nchw"][1] == 3
+    _, c, h, w = meta["input"]["shape_nchw"]
+    plane = h * w
+    params, passed = _arguments(meta, language)
+    assert "image" in meta["framing"]["paste_back"]
+    assert '"framing"."paste_back"."image"' in code
+    if language == "kotlin":
+        assert "fun argbPixel(r: Float, g: Float, b: Float): Int {\n" \
+               "    fun byte(v: Float) = Math.round(v.coerceIn(0f, 1f) * 255f)\n" \
+               "    return (0xFF shl 24) or (byte(r) shl 16) or (byte(g) shl 8) or byte(b)\n}" in code
+        task = "".join(part.capitalize() for part in meta["task"].split("_"))
+        litert, executorch = _class_body(code, f"class {task}LiteRT("), _class_body(code, f"class {task}ExecuTorch(")
+        for body in (litert, executorch):
+            assert f"    fun image(bitmap: Bitmap{params}): Bitmap {{" in body
+            assert f"        return Bitmap.createBitmap(argb, {w}, {h}, Bitmap.Config.ARGB_8888)" in body
+        quant = _litert_file(meta)["output"].get("quantization")
+        if quant:  # int8: real = scale * (q - zero point), with the output's own parameters
+            assert f"private val outScale = {quant['scale']:.9g}f; private val outZero = {quant['zero_point']}\n" in litert
+            reads = [f"(output.get(3 * i{f' + {k}' if k else ''}).toInt() - outZero) * outScale" for k in range(3)]
+        else:
+            assert "outScale" not in litert
+            reads = [f"output.getFloat((3 * i{f' + {k}' if k else ''}) * 4)" for k in range(3)]
+        image = litert[litert.index("    fun image("):]
+        assert f"        invoke(bitmap{passed})\n        val argb = IntArray({plane})\n        for (i in 0 until {plane}) {{" in image
+        call = image[image.index("argbPixel(") + len("argbPixel("):image.index(")\n        }")]
+        assert _top_level_items(call) == reads, call  # R, G, B of pixel i, in that order
+        assert f"        val out = run(bitmap{passed})  // NCHW: R plane, G plane, B plane\n" \
+               f"        val argb = IntArray({plane}) {{ i -> argbPixel(out[i], out[{plane} + i], out[{2 * plane} + i]) }}" in executorch
+    else:
+        package = next(f for f in meta["files"] if f["format"] == "coreml")
+        dtype = package["output"]["dtype"]
+        element = {"float32": "Float", "float16": "Float16"}[dtype]
+        start = code.index("    static func image(from output: MLMultiArray) throws -> CGImage {")
+        body = code[start:code.index("\n    }\n", start)]
+        for line in (f"let width = {w}, height = {h}",
+                     f"precondition(output.dataType == .{dtype}, \"the model declares a {dtype} output\")",
+                     "let strides = output.strides.map { $0.intValue }",
+                     f"let values = output.dataPointer.bindMemory(to: {element}.self, capacity: strides[0])",
+                     "var rgba = [UInt8](repeating: 255, count: width * height * 4)",
+                     "for k in 0..<3 {",
+                     "let value = Float(values[k * strides[1] + y * strides[2] + x * strides[3]])",
+                     "let clamped = Float.minimum(Float.maximum(value, 0), 1)",
+                     "rgba[4 * (y * width + x) + k] = UInt8((clamped * 255).rounded())",
+                     "CGImageAlphaInfo.noneSkipLast.rawValue",
+                     "bytesPerRow: width * 4"):
+            assert line in body, f"swift image(from:) lacks {line!r}"
+        assert f"    func image(_ image: UIImage{params}) throws -> CGImage {{\n" \
+               f"        try Self.image(from: predict(image{passed}))\n    }}" in code
+    assert _balanced(code), f"{language}: unbalanced brackets"
+
+
+def check_scalar_inputs(code: str, language: str, meta: dict) -> None:
+    """Each scalar_map group is a named Float argument, checked against its range, written to its whole plane."""
+    _, c, h, w = meta["input"]["shape_nchw"]
+    plane = h * w
+    groups = _scalar_groups(meta)
+    assert groups and all(g["kind"] == "scalar_map" for g, _, _ in groups)
+    params, _ = _arguments(meta, language)
+    checks = []
+    for g, arg, _ in groups:
+        low, high = g["range"]
+        checks.append(f"{arg} >= {_bound(low, language)} && {arg} <= {_bound(high, language)}")
+    if language == "kotlin":
+        assert "packed: FloatArray" not in code and "chw: FloatArray" not in code
+        for check, (g, arg, _) in zip(checks, groups):
+            assert code.count(f"        require({check}) {{") == 2, f"kotlin: {check!r} not in both classes"
+        task = "".join(part.capitalize() for part in meta["task"].split("_"))
+        litert, executorch = _class_body(code, f"class {task}LiteRT("), _class_body(code, f"class {task}ExecuTorch(")
+        for body in (litert, executorch):
+            assert f"    fun run(bitmap: Bitmap{params}): FloatArray {{" in body
+        # NHWC: each pixel's values R, G, B, then each group's argument, channels times, at its channel index
+        loop = litert[litert.index("for (v in floatArrayOf(") + len("for (v in floatArrayOf("):]
+        items = _top_level_items(loop[:loop.index(")) {\n")])
+        assert len(items) == c
+        for g, arg, start in groups:
+            assert items[start:start + g["channels"]] == [arg] * g["channels"], items
+        assert not any(arg in " ".join(items[:3]) for _, arg, _ in groups)  # R, G, B come from the pixel
+        tfl = _litert_file(meta)
+        quant = tfl["input"].get("quantization")
+        put = ("input.put((Math.round(v / inScale) + inZero).coerceIn(-128, 127).toByte())" if quant
+               else "input.putFloat(v)")
+        assert loop.split("\n")[1].strip() == put
+        assert f"ByteBuffer.allocateDirect({plane * c * (1 if quant else 4)})" in litert
+        if quant:
+            assert f"private val inScale = {quant['scale']:.9g}f; private val inZero = {quant['zero_point']}" in litert
+        # NCHW: the group's planes, [start * plane, (start + channels) * plane)
+        for g, arg, start in groups:
+            assert f"        chw.fill({arg}, {start * plane}, {(start + g['channels']) * plane})" in executorch
+        assert f"private val chw = FloatArray({c * plane})" in executorch
+        assert f"Tensor.fromBlob(chw, longArrayOf(1, {c}, {h}, {w}))" in executorch
+    else:
+        start = code.index(f"    func predict(_ image: UIImage{params}) throws -> MLMultiArray {{")
+        body = code[start:code.index("\n    }\n", start)]
+        for check in checks:
+            assert f"        precondition({check}, " in body
+        assert f"MLMultiArray(shape: [1, {c}, NSNumber(value: height), NSNumber(value: width)], dataType: .float32)" in body
+        for g, arg, first in groups:
+            for k in range(g["channels"]):
+                assert f"            planes[{first + k} * count + i] = {arg}\n" in body
+        assert body.rstrip().endswith("return try predict(input)")
+    assert _balanced(code), f"{language}: unbalanced brackets"
+
+
+@pytest.mark.parametrize("language", ["kotlin", "swift"])
+@pytest.mark.parametrize("task", ["shadow", "facial_shadow"])
+def test_rgb_outputs_come_back_as_images(task, language):
+    meta = (_shadow if task == "shadow" else _facial_shadow)(_platform(language))
+    check_image_output(_code(language, meta), language, meta)
+
+
+@pytest.mark.parametrize("language", ["kotlin", "swift"])
+def test_facial_shadow_takes_the_fill_strength_as_a_float(language):
+    meta = _facial_shadow(_platform(language))
+    code = _code(language, meta)
+    check_scalar_inputs(code, language, meta)
+    if language == "kotlin":  # what an app calls
+        assert "fun image(bitmap: Bitmap, fillStrength: Float): Bitmap {" in code
+        assert "require(fillStrength >= 0f && fillStrength <= 1f)" in code
+        assert "chw.fill(fillStrength, 196608, 262144)" in code  # channel 3 of 256 x 256 planes
+    else:
+        assert "func image(_ image: UIImage, fillStrength: Float) throws -> CGImage {" in code
+        assert "planes[3 * count + i] = fillStrength" in code
+
+
+def test_shadow_takes_the_image_alone():
+    kt, sw = kotlin(_shadow("android")), swift(_shadow("ios"))
+    assert "fun image(bitmap: Bitmap): Bitmap {" in kt and "fun run(bitmap: Bitmap): FloatArray {" in kt
+    assert "require(" in kt and "Float) {" not in kt and "chw.fill(" not in kt
+    assert "func image(_ image: UIImage) throws -> CGImage {" in sw and "precondition(fillStrength" not in sw
+
+
+@pytest.mark.parametrize("language", ["kotlin", "swift"])
+def test_the_scalar_path_follows_the_metadata(language):
+    """Another range, a second group, a two-channel group: arguments, checks and planes move with them."""
+    warmth = {"name": "warmth", "channels": 2, "kind": "scalar_map", "range": [-1.0, 2.5], "description": "warmth"}
+    meta = _task_meta(_platform(language), "facial_shadow", [RGB_IN, {**FILL, "range": [0.0, 2.0]}, warmth])
+    code = _code(language, meta)
+    check_scalar_inputs(code, language, meta)
+    check_image_output(code, language, meta)
+    assert ("fillStrength <= 2f" if language == "kotlin" else "fillStrength <= 2") in code
+    assert ("warmth >= -1f && warmth <= 2.5f" if language == "kotlin" else "warmth >= -1 && warmth <= 2.5") in code
+
+
+def test_fp32_litert_and_fp16_core_ml_outputs_are_read_as_such():
+    meta = _shadow("android")
+    meta["files"] = [f for f in meta["files"] if f["precision"] == "fp32"]
+    code = kotlin(meta)
+    check_image_output(code, "kotlin", meta)
+    assert "output.getFloat((3 * i + 2) * 4)" in code and "outScale" not in code
+    meta = _shadow("ios")
+    for f in meta["files"]:
+        f["output"]["dtype"] = "float16"
+    code = swift(meta)
+    check_image_output(code, "swift", meta)
+    assert "bindMemory(to: Float16.self" in code
+
+
+@pytest.mark.parametrize("language", ["kotlin", "swift"])
+def test_committed_tasks_get_no_image_or_scalar_code(language):
+    """parsing (logits) and normals (normals, landmark input): raw floats, labels, packed inputs as before."""
+    root = ANDROID_DIR if language == "kotlin" else IOS_DIR
+    for task in ("parsing", "normals"):
+        meta = json.loads((root / task / "metadata.json").read_text())
+        assert meta["output"]["kind"] in ("logits", "normals")
+        code = _code(language, meta)
+        for absent in ("argbPixel", "fun image(", "func image(", "CGImage(width", "createBitmap", "chw.fill(",
+                       "must be in [", "paste_back\".\"image"):
+            assert absent not in code, f"{task} {language}: {absent!r}"
+    kt = kotlin(_meta("android"))
+    assert "fun run(packed: FloatArray): FloatArray" in kt and "fun run(chw: FloatArray): FloatArray" in kt
+
+
+def test_the_parsing_examples_in_the_bundles_are_what_the_generator_writes():
+    """The committed parsing examples were written by this generator from the committed metadata (the image and
+    scalar paths add nothing to them)."""
+    for root, language, name in ((ANDROID_DIR, "kotlin", "ParsingExample.kt"), (IOS_DIR, "swift", "ParsingExample.swift")):
+        meta = json.loads((root / "parsing" / "metadata.json").read_text())
+        assert _code(language, meta) == (root / "parsing" / name).read_text()
+
+
+def test_mixed_extra_inputs_keep_the_packed_path():
+    """A scalar_map beside landmark channels: not only scalar maps after RGB, so the packed path stays."""
+    meta = _task_meta("android", "mixed", [RGB_IN, FILL, {**FILL, "name": "marks", "kind": "landmarks"}])
+    code = kotlin(meta)
+    assert "fun run(packed: FloatArray): FloatArray" in code and "fillStrength" not in code
+    assert "fun image(packed: FloatArray): Bitmap {" in code
+
+
+def test_an_rgb_output_must_have_three_channels():
+    meta = _shadow("android")
+    meta["output"]["shape_nchw"][1] = 4
+    with pytest.raises(ValueError, match="3 channels"):
+        kotlin(meta)
+
+
+@pytest.mark.parametrize("language, check, change", [
+    ("kotlin", "image", lambda c: c.replace("coerceIn(0f, 1f) * 255f", "coerceIn(0f, 1f) * 256f")),
+    ("kotlin", "image", lambda c: c.replace("- outZero) * outScale,", "- inZero) * inScale,", 1)),
+    ("kotlin", "image", lambda c: c.replace("(output.get(3 * i + 1)", "(output.get(3 * i + 2)", 1)),
+    ("kotlin", "image", lambda c: c.replace("out[65536 + i], out[131072 + i]", "out[131072 + i], out[65536 + i]")),
+    ("kotlin", "image", lambda c: c.replace("Bitmap.Config.ARGB_8888", "Bitmap.Config.RGB_565", 1)),
+    ("kotlin", "scalar", lambda c: c.replace("fillStrength <= 1f", "fillStrength < 1f", 1)),
+    ("kotlin", "scalar", lambda c: c.replace("chw.fill(fillStrength, 196608", "chw.fill(fillStrength, 131072")),
+    ("kotlin", "scalar", lambda c: c.replace("255f, fillStrength)", "255f)")),
+    ("kotlin", "scalar", lambda c: c.replace("(p and 0xFF) / 255f, fillStrength", "fillStrength, (p and 0xFF) / 255f")),
+    ("kotlin", "scalar", lambda c: c.replace("                input.put((Math.round(v / inScale) + inZero)",
+                                             "                input.put((Math.round(v * 255f) + inZero)")),
+    ("swift", "image", lambda c: c.replace("precondition(output.dataType == .float32, \"the model declares a float32 output\")\n        let strides = output.strides.map { $0.intValue }  // [n, c, y, x]; the runtime may pad rows\n        let values = output.dataPointer.bindMemory(to: Float.self, capacity: strides[0])\n        var rgba = [UInt8](repeating: 255",
+                                           "let strides = output.strides.map { $0.intValue }  // [n, c, y, x]; the runtime may pad rows\n        let values = output.dataPointer.bindMemory(to: Float.self, capacity: strides[0])\n        var rgba = [UInt8](repeating: 255")),
+    ("swift", "image", lambda c: c.replace("Float.minimum(Float.maximum(value, 0), 1)", "value")),
+    ("swift", "image", lambda c: c.replace("x * strides[3]]", "x]")),
+    ("swift", "scalar", lambda c: c.replace("planes[3 * count + i] = fillStrength", "planes[2 * count + i] = fillStrength")),
+    ("swift", "scalar", lambda c: c.replace("precondition(fillStrength >= 0 && ", "precondition(")),
+])
+def test_the_image_and_scalar_checks_catch_a_deviation(language, check, change):
+    meta = _facial_shadow(_platform(language))
+    code = _code(language, meta)
+    checker = check_image_output if check == "image" else check_scalar_inputs
+    checker(code, language, meta)
+    changed = change(code)
+    assert changed != code
+    with pytest.raises(AssertionError):
+        checker(changed, language, meta)
