@@ -4,9 +4,11 @@ Pairs: I = I_lit (1 - M) + I_shadow M, from the engine (portrait_edge.data.pairs
 photos (portrait_edge.data.real_pairs.shadow_composites; reader option pairs=shadow). The target is
 the shadow-free photo, which equals the input wherever the soft shadow mask M is 0.
 
-Loss: L1 over the image, plus L1 inside the shadow (weighted by M, normalised by M's area, times
-SHADOW_WEIGHT), so a network cannot score well by leaving shadows alone (most pixels are unshadowed);
-plus, with loss.perceptual, a feature loss through a frozen backbone (portrait_edge.train.perceptual).
+Loss: L1 over the image, plus SHADOW_WEIGHT x the L1 weighted by M (both averaged over every pixel),
+so a shadowed pixel counts 1 + SHADOW_WEIGHT times: a network cannot score well by leaving shadows
+alone, nor by brightening the whole photo (normalising the shadow term by M's area made a shadow pixel
+count ~10 times more than the rest, and the first teacher learned to change everything); plus, with
+loss.perceptual, a feature loss through a frozen backbone (portrait_edge.train.perceptual).
 Metrics: PSNR and SSIM over the image, inside the shadow (M > 0.5), and PSNR on the face.
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from portrait_edge.tasks import register
-from portrait_edge.tasks.base import Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig, masked_l1
+from portrait_edge.tasks.base import Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig
 
 RGB = ChannelGroup("image", 3, "rgb", (0.0, 1.0), "portrait with a foreign shadow, RGB in [0, 1]")
 SHADOW_WEIGHT = 2.0
@@ -33,9 +35,8 @@ class ShadowTask(ImageToImageTask):
     synthesizes = "a shadow"
 
     def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-        ones = torch.ones_like(batch.target[:, :1])
-        return {"l1": masked_l1(prediction, batch.target, ones),
-                "l1_shadow": SHADOW_WEIGHT * masked_l1(prediction, batch.target, batch.extras["shadow_mask"].float())}
+        error = (prediction.float() - batch.target.float()).abs().mean(1, keepdim=True)
+        return {"l1": error.mean(), "l1_shadow": SHADOW_WEIGHT * (error * batch.extras["shadow_mask"].float()).mean()}
 
     def metric_accumulator(self) -> MetricAccumulator:
         from portrait_edge.metrics import ImageMetrics

@@ -17,10 +17,20 @@ def batch(task):
     return task.make_batch(4, 0, 64)
 
 
-def test_loss_is_zero_at_the_target_and_counts_the_shadow_twice(task, batch):
+def test_loss_is_zero_at_the_target_and_counts_shadowed_pixels_more(task, batch):
+    from portrait_edge.tasks.shadow import SHADOW_WEIGHT
+
     assert all(float(v) < 1e-6 for v in task.loss(batch.target, batch).values())
     left_alone = task.loss(batch.inputs, batch)  # the "do nothing" output: wrong only inside the shadow
-    assert float(left_alone["l1_shadow"]) > 5 * float(left_alone["l1"]) > 0
+    assert float(left_alone["l1_shadow"]) > float(left_alone["l1"]) > 0
+    mask = batch.extras["shadow_mask"]
+    (n, _, y, x), (m, _, v, u) = (mask == mask.max()).nonzero()[0].tolist(), (mask == 0).nonzero()[0].tolist()
+    in_shadow, outside = batch.target.clone(), batch.target.clone()
+    in_shadow[n, :, y, x] += 0.1
+    outside[m, :, v, u] += 0.1  # the same error on one pixel, without and with a shadow over it
+    total = lambda terms: sum(float(t) for t in terms.values())  # noqa: E731
+    ratio = total(task.loss(in_shadow, batch)) / total(task.loss(outside, batch))
+    assert float(mask[n, 0, y, x]) > 0.5 and ratio == pytest.approx(1 + SHADOW_WEIGHT * float(mask[n, 0, y, x]), rel=1e-3)
 
 
 def test_metrics_inside_the_shadow_separate_the_input_from_the_target(task, batch):
