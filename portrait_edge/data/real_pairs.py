@@ -127,17 +127,21 @@ def face_labels(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([mesh_labels(np.asarray(p, np.float32), size) for p in landmarks])).long()
 
 
-def make_pair(task: str, image: np.ndarray, landmarks: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def make_pair(task: str, image: np.ndarray, landmarks: np.ndarray, seed: int, clean: bool = False) -> dict[str, np.ndarray]:
     """One framed real photo (HxWx3 uint8, its crop-pixel landmarks) -> a sample of `task`: "image" (the
-    input), "target" (the photo), "<shadow|blemish>_mask" and "face_mask" (HxW float32 in [0, 1])."""
+    input), "target" (the photo), "<shadow|blemish>_mask" and "face_mask" (HxW float32 in [0, 1]).
+    `clean`: the photo is its own input (an empty mask): such pairs teach a network to leave photos
+    without a shadow or blemish alone, instead of brightening or smoothing every face it sees."""
     if task not in PAIR_TASKS:
         raise PortraitEdgeError(f"real-photo pairs exist for {', '.join(PAIR_TASKS)}, not {task!r}")
-    clean = torch.from_numpy(np.array(image, np.float32)).permute(2, 0, 1)[None] / 255
+    photo = torch.from_numpy(np.array(image, np.float32)).permute(2, 0, 1)[None] / 255
     points = torch.as_tensor(np.asarray(landmarks, np.float32))[None]
-    if task == "shadow":
-        composite, mask = shadow_composites(clean, [seed])
+    if clean:
+        composite, mask = photo, torch.zeros_like(photo[:, :1])
+    elif task == "shadow":
+        composite, mask = shadow_composites(photo, [seed])
     else:
-        composite, mask = blemish_composites(clean, points, [seed])
+        composite, mask = blemish_composites(photo, points, [seed])
     face = face_labels(points, image.shape[0])[0] > 0
     out = (composite[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return {"image": out, "target": image, MASK_NAMES[task]: mask[0, 0].numpy(),

@@ -352,3 +352,17 @@ def test_registry_and_common_interface(tmp_path):
         reader["a"]
     with pytest.raises(PortraitEdgeError, match="unknown dataset kind"):
         open_reader("imagenet", tmp_path)
+
+
+def test_pool_pairs_can_keep_a_share_of_photos_clean(pool_dir):
+    from portrait_edge.data.readers import open_reader
+
+    shadowed = open_reader("pool", str(pool_dir), split=None, task="shadow", pairs="shadow")
+    every = open_reader("pool", str(pool_dir), split=None, task="shadow", pairs="shadow", clean_percent="100")
+    for i in range(len(every)):
+        sample = every[i]
+        assert np.array_equal(sample["image"], sample["target"]) and sample["shadow_mask"].max() == 0
+        assert np.array_equal(sample["target"], shadowed[i]["target"])  # the same photo
+    assert sum(not np.array_equal(shadowed[i]["image"], shadowed[i]["target"]) for i in range(len(every))) >= 3
+    with pytest.raises(PortraitEdgeError, match="clean_percent"):
+        open_reader("pool", str(pool_dir), split=None, pairs="shadow", clean_percent="lots")

@@ -7,7 +7,8 @@ Samples {"image": HxWx3 uint8 framed crop, "landmarks": 478x3 float32 Face Mesh 
 the crop, "labels": HxW int64 (255 = ignore; only with `labels`)}.
 With `pairs` (shadow | retouch), each photo becomes a real-photo pair (portrait_edge.data.real_pairs):
 {"image": the composite, "target": the photo, "<shadow|blemish>_mask", "face_mask": HxW float32}, its
-composite seeded by the photo's key and `pair_seed`, so a split is a fixed set of pairs.
+composite seeded by the photo's key and `pair_seed`, so a split is a fixed set of pairs; with
+`clean_percent` that share of the photos (chosen by the same seed) are their own pair, with an empty mask.
 `task` keeps only photos whose source may train that task (CelebA-derived photos never reach parsing,
 normals or maskedit); with `labels`, only photos of that label set.
 """
@@ -27,7 +28,7 @@ class PoolReader(DatasetReader):
 
     def __init__(self, root: str | Path, size: int | None = None, split: str | None = "train",
                  labels: str | None = None, task: str | None = None, pairs: str | None = None,
-                 pair_seed: int | str = 0) -> None:
+                 pair_seed: int | str = 0, clean_percent: float | str = 0) -> None:
         super().__init__(root)
         from portrait_edge.data.pool import Pool
         from portrait_edge.data.real_pairs import PAIR_TASKS
@@ -40,6 +41,12 @@ class PoolReader(DatasetReader):
             self.pair_seed = int(pair_seed)
         except ValueError:
             raise PortraitEdgeError(f"pool pair_seed must be an integer, not {pair_seed!r}") from None
+        try:
+            self.clean_percent = float(clean_percent)
+        except ValueError:
+            raise PortraitEdgeError(f"pool clean_percent must be a number, not {clean_percent!r}") from None
+        if not 0 <= self.clean_percent <= 100:
+            raise PortraitEdgeError(f"pool clean_percent must be between 0 and 100, not {clean_percent}")
         self.pairs = pairs
         task = task or pairs
         self.pool = Pool(self.root, task=task, split=split)
@@ -71,7 +78,8 @@ class PoolReader(DatasetReader):
 
             key = self.pool.records[i]["key"]
             seed = int(hashlib.sha256(f"{key}:{self.pair_seed}".encode()).hexdigest()[:15], 16)
-            return make_pair(self.pairs, image, self.pool.landmarks(i, size), seed)
+            clean = seed % 10_000 < self.clean_percent * 100  # the photo as its own pair (nothing to remove)
+            return make_pair(self.pairs, image, self.pool.landmarks(i, size), seed, clean=clean)
         sample: Sample = {"image": image, "landmarks": self.pool.landmarks(i, size)}
         if self.label_set is not None:
             labels = self.label_set.labels(self.pool.records[i]["key"])
