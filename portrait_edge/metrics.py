@@ -151,11 +151,16 @@ class ImageMetrics:
     region_masks maps a metric name to (extras key, inside: bool), e.g.
     {"psnr_face": ("face_mask", True), "psnr_outside_blemish": ("blemish_mask", False),
      "ssim_shadow": ("shadow_mask", True)}; the name's prefix says which measure.
+    Region measures pool the whole split (PSNR from the squared error summed over every region pixel of
+    every image, SSIM the mean over every window centred in the region): a region can be empty, or left
+    untouched by the input itself, in one image, where a per-image PSNR is infinite (clamped at 120 dB)
+    and would swamp the mean.
     """
 
     def __init__(self, region_masks: dict[str, tuple[str, bool]] | None = None) -> None:
         self.region_masks = region_masks or {}
         self.sums: dict[str, float] = {}
+        self.region_sums: dict[str, list[float]] = {name: [0.0, 0.0] for name in self.region_masks}  # value, weight
         self.count = 0
 
     def _add(self, name: str, values: torch.Tensor) -> None:
@@ -169,12 +174,25 @@ class ImageMetrics:
             mask = batch.extras[key].float()
             if mask.dim() == 3:
                 mask = mask[:, None]
-            measure = ssim if name.startswith("ssim") else psnr
-            self._add(name, measure(prediction, target, mask=mask if inside else 1 - mask))
+            region = ((mask if inside else 1 - mask) > 0.5).float()
+            if name.startswith("ssim"):
+                weight = region[..., 5:-5, 5:-5].flatten(1).sum(1)  # the SSIM windows centred in the region
+                value = ssim(prediction, target, mask=region) * weight
+            else:
+                error = (prediction.float() - target.float()) ** 2 * region
+                value, weight = error.flatten(1).sum(1), region.flatten(1).sum(1) * prediction.shape[1]
+            self.region_sums[name][0] += float(value.sum())
+            self.region_sums[name][1] += float(weight.sum())
         self.count += len(batch)
 
     def compute(self) -> dict[str, float]:
-        return {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        result = {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        for name, (value, weight) in self.region_sums.items():
+            if name.startswith("ssim"):
+                result[name] = value / weight if weight else float("nan")
+            else:
+                result[name] = float(10 * torch.log10(torch.tensor(1.0 / max(value / weight, 1e-12)))) if weight else float("nan")
+        return result
 
 
 # ---- normals -------------------------------------------------------------------------------------
