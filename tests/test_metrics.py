@@ -114,11 +114,11 @@ def test_ssim_inside_a_mask_sees_only_the_windows_there():
 
 
 def test_region_psnr_pools_the_split_so_an_untouched_region_does_not_swamp_it():
-    target = torch.zeros(2, 3, 8, 8)
+    target = torch.zeros(2, 3, 16, 16)
     prediction = target.clone()
     prediction[0] = 0.1  # image 0 wrong everywhere, image 1 exact
     acc = ImageMetrics({"psnr_all": ("m", True)})
-    acc.update(prediction, Batch(prediction, target, {"m": torch.ones(2, 8, 8)}))
+    acc.update(prediction, Batch(prediction, target, {"m": torch.ones(2, 16, 16)}))
     result = acc.compute()
     assert result["psnr_all"] == pytest.approx(10 * math.log10(1 / 0.005), abs=1e-3)  # MSE 0.01 over half the pixels
     assert result["psnr"] == pytest.approx((20.0 + 120.0) / 2, abs=1e-3)  # the per-image mean is swamped
