@@ -3,7 +3,11 @@ test split and on the real-photo composites of a pool's validation split (people
 Prints one markdown table per split and writes every record as JSON.
 
     python benchmarks/image_task_eval.py --task shadow --pool /work/pools/real-sub --out build/shadow-eval \
-        portrait_edge/weights/shadow_teacher.safetensors portrait_edge/weights/shadow_student.safetensors ...
+        portrait_edge/weights/shadow_teacher.safetensors portrait_edge/weights/shadow_student.safetensors ... \
+        [--bundled litert:int8,executorch:int8]
+
+--bundled adds the bundled phone files of the shipped student (android_assets/<task>/) in their real
+runtimes (LiteRT, ExecuTorch), run one image at a time as an app would.
 
 The same numbers come from `portrait-edge eval --checkpoint CKPT` (or `--baseline input --task T`) with
 `--n N` for the synthetic split and `--reader pool --root POOL --reader-option split=val --reader-option
@@ -19,6 +23,19 @@ from pathlib import Path
 import torch
 
 
+class BundledModel(torch.nn.Module):
+    """The bundled phone file of the shipped student in its runtime, one image at a time."""
+
+    def __init__(self, task_id: str, backend: str, precision: str) -> None:
+        super().__init__()
+        from portrait_edge.pipelines.models import load_runner
+
+        self.loaded = load_runner(task_id, "student", backend, precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.loaded.runner(x[i:i + 1].contiguous()) for i in range(len(x))])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="*")
@@ -26,6 +43,7 @@ def main() -> int:
     parser.add_argument("--pool", default=None, help="a pool with real-photo pairs for this task (pairs=TASK)")
     parser.add_argument("--n", type=int, default=200, help="synthetic test samples")
     parser.add_argument("--n-pool", type=int, default=300, help="pool validation photos")
+    parser.add_argument("--bundled", default="", help="backend:precision list, e.g. litert:int8,executorch:int8")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -40,6 +58,9 @@ def main() -> int:
     for path in args.checkpoints:
         model, card = load_model(path)
         models.append((f"{card['role']} `{Path(path).name}`", model.to(memory_format=torch.channels_last), card))
+    for item in [b for b in args.bundled.split(",") if b]:
+        backend, precision = item.split(":")
+        models.append((f"student {backend} {precision} (bundled file)", BundledModel(task.id, backend, precision), {}))
     splits = {"synthetic test": lambda: synthetic_batches(task, args.n, task.resolution, 8, test_seed_base(), "runs/cache")}
     if args.pool:
         options = {"split": "val", "task": task.id, "pairs": task.id}

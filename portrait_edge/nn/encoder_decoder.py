@@ -50,7 +50,7 @@ class EncoderDecoder(nn.Module):
         final, taps = self.decoder(features, x)
         y = self.head(final)
         if self.residual_input:
-            y = y + x[:, : y.shape[1]]
+            y = y + (x if x.shape[1] == y.shape[1] else x[:, : y.shape[1]])  # a whole-tensor slice exports as an alias node Core ML cannot convert
         return y, taps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -91,7 +91,7 @@ class GridNet(nn.Module):
                     nodes[r] = lateral[r] + self.up[r][c - half](nodes[r + 1])
         y = self.head(nodes[0])
         if self.residual_input:
-            y = y + x[:, : y.shape[1]]
+            y = y + (x if x.shape[1] == y.shape[1] else x[:, : y.shape[1]])  # a whole-tensor slice exports as an alias node Core ML cannot convert
         return y, list(reversed(nodes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

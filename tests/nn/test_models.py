@@ -125,3 +125,12 @@ def test_ignored_inputs_do_not_change_the_output_and_survive_a_checkpoint(tmp_pa
     loaded, _ = load_model(path)
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x))
+
+
+def test_a_residual_image_student_exports_without_alias_nodes():
+    """Adding the whole input (3 channels in, 3 out) must not export as a slice: torch.export turns a
+    whole-tensor slice into an alias node, which Core ML cannot convert."""
+    model = create_model("mobile_unet", in_channels=3, out_channels=3, width=4, residual_input=True).eval()
+    program = torch.export.export(model, (torch.rand(1, 3, 32, 32),))
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert not any("alias" in t or "slice" in t for t in targets), targets
