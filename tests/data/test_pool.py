@@ -32,8 +32,10 @@ def test_manifest_checksums_match_the_stored_crops(pool_dir):
             assert hashlib.sha256(data).hexdigest() == record["crops"][size]["sha256"]
         assert pool.image(i, 128).shape == (128, 128, 3)
         assert pool.landmarks(i).shape == (478, 3)
-        assert record["split"] in ("train", "val")
-    assert {r["split"] for r in pool.records} == {"train", "val"}  # 40% val of 5 photos: both occur
+        # the split follows the identity's hash (40% val here); which of 5 photos land in val depends on the
+        # rendered JPEG bytes, which differ between machines, so the rule is checked, not the outcome
+        bucket = int(record["identity"][:8], 16) % 10_000
+        assert record["split"] == ("val" if bucket < 40 * 100 else "train")
 
 
 def test_landmarks_are_stored_by_row_beside_the_manifest(pool_dir):
