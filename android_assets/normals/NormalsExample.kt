@@ -66,7 +66,7 @@ class LandmarkChannels(context: Context) {
                 val l2 = 1f - l0 - l1
                 if (l0 < -1e-5f || l1 < -1e-5f || l2 < -1e-5f) continue
                 val depth = (l0 * d[a] + l1 * d[b] + l2 * d[q]).coerceIn(0f, 1f)
-                val key = (Math.round(depth.toDouble() * steps) shl 3) or codes[t].toLong()
+                val key = (Math.rint(depth.toDouble() * steps).toLong() shl 3) or codes[t].toLong()  // half to even
                 if (key > keys[py * size + px]) keys[py * size + px] = key
             }
         }
@@ -99,7 +99,7 @@ class NormalsLiteRT(context: Context, threads: Int = 2) : AutoCloseable {
     private val input = ByteBuffer.allocateDirect(327680).order(ByteOrder.nativeOrder())
     private val output = ByteBuffer.allocateDirect(196608).order(ByteOrder.nativeOrder())
     private val inScale = 0.00392156886f; private val inZero = -128  // real = scale * (q - zero point)
-    private val outScale = 0.016744731f; private val outZero = -29
+    private val outScale = 0.0167446956f; private val outZero = -29
 
     private fun fill(packed: FloatArray) {
         input.rewind()
@@ -132,7 +132,7 @@ class NormalsExecuTorch(context: Context) : AutoCloseable {
     private val module: Module
 
     init {
-        val file = File(context.filesDir, "normals_int8-5a1a21a8f079.pte")
+        val file = File(context.filesDir, "normals_int8-2f1c411839ba.pte")
         if (!file.exists()) {
             context.filesDir.listFiles { f -> f.name.startsWith("normals_int8-") }?.forEach { it.delete() }
             val temp = File(context.filesDir, file.name + ".part")

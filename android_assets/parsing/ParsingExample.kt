@@ -32,7 +32,7 @@ class ParsingLiteRT(context: Context, threads: Int = 2) : AutoCloseable {
     private val output = ByteBuffer.allocateDirect(1245184).order(ByteOrder.nativeOrder())
     private val pixels = IntArray(65536)
     private val inScale = 0.00392156886f; private val inZero = -128  // real = scale * (q - zero point)
-    private val outScale = 0.278020561f; private val outZero = 24
+    private val outScale = 0.278018564f; private val outZero = 24
 
     private fun fill(bitmap: Bitmap) {
         input.rewind()
@@ -86,7 +86,7 @@ class ParsingExecuTorch(context: Context) : AutoCloseable {
     private val chw = FloatArray(196608)
 
     init {
-        val file = File(context.filesDir, "parsing_int8-0756096fb955.pte")
+        val file = File(context.filesDir, "parsing_int8-d91cfa8b2b63.pte")
         if (!file.exists()) {
             context.filesDir.listFiles { f -> f.name.startsWith("parsing_int8-") }?.forEach { it.delete() }
             val temp = File(context.filesDir, file.name + ".part")

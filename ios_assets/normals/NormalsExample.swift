@@ -3,17 +3,139 @@
 // Add NormalsFP16.mlpackage to the Xcode target: Xcode compiles it to NormalsFP16.mlmodelc once, at build time, and
 // generates a class `NormalsFP16`. Input "input": MLMultiArray float32 [1, 5, 256, 256] (NCHW), the face framed
 // as metadata.json "framing" says, RGB value = pixel / 255. Output "output": MLMultiArray float32 [1, 3, 256, 256].
+// Channels 3 and 4: the landmark channels (LandmarkChannels below; add face_mesh_triangles.json to the target too).
 import CoreML
 import UIKit
+
+/// The two landmark input channels, as face_mesh_triangles.json defines them (reference:
+/// portrait_edge.data.landmarks.landmark_channels). `landmarks`: 468 (or 478) x (x, y, z), flat, in pixels
+/// of the 256x256 input: Face Mesh's normalised x * photo width, y * photo height, z * photo width, then
+/// x -> (x - floor(left)) * k, y -> (y - floor(top)) * k, z -> z * k with k = input side / round(side) of
+/// the framing square. Returns planar region and depth channels, size * size each. Load once and reuse.
+final class LandmarkChannels {
+    private struct Encoding: Decodable {
+        struct Depth: Decodable {
+            let offset: Double, gain: Double, floor: Double, depthSteps: Int64
+            enum CodingKeys: String, CodingKey {
+                case offset = "offset", gain = "gain", floor = "floor", depthSteps = "depth_steps"
+            }
+        }
+        let triangles: [[Int]], triangleRegionCodes: [Int64], depth: Depth, maxCode: Int64
+        enum CodingKeys: String, CodingKey {
+            case triangles = "triangles", triangleRegionCodes = "triangle_region_codes"
+            case depth = "depth", maxCode = "max_code"
+        }
+    }
+
+    private let triangles: [Int]  // 3 landmark indices per triangle
+    private let codes: [Int64]
+    private let offset: Float, gain: Float, floor: Float, steps: Int64
+    private let maxCode: Int64
+
+    init(bundle: Bundle = .main) throws {
+        guard let url = bundle.url(forResource: "face_mesh_triangles", withExtension: "json") else {
+            throw CocoaError(.fileReadNoSuchFile)
+        }
+        let encoding = try JSONDecoder().decode(Encoding.self, from: Data(contentsOf: url))
+        triangles = encoding.triangles.flatMap { $0 }
+        codes = encoding.triangleRegionCodes
+        offset = Float(encoding.depth.offset); gain = Float(encoding.depth.gain)
+        floor = Float(encoding.depth.floor); steps = encoding.depth.depthSteps
+        maxCode = encoding.maxCode
+        precondition(triangles.count == 3 * codes.count, "one region code per triangle")
+    }
+
+    func compute(_ landmarks: [Float], size: Int) -> (region: [Float], depth: [Float]) {
+        precondition(landmarks.count >= 468 * 3 && size > 0, "468 landmarks x (x, y, z), a positive size")
+        // A non-finite landmark counts as (0, 0, 0) in the depth statistics; its triangles are skipped.
+        let finite = (0..<468).map { i in (0..<3).allSatisfy { landmarks[3 * i + $0].isFinite } }
+        let p = (0..<468 * 3).map { finite[$0 / 3] ? landmarks[$0] : 0 }
+        var sx = 0.0, sy = 0.0, sz = 0.0  // sums in Double: the Float mean to within rounding
+        for i in 0..<468 { sx += Double(p[3 * i]); sy += Double(p[3 * i + 1]); sz += Double(p[3 * i + 2]) }
+        let mx = Float(sx / 468), my = Float(sy / 468), mz = Float(sz / 468)
+        var ss = 0.0
+        for i in 0..<468 {
+            let dx = p[3 * i] - mx, dy = p[3 * i + 1] - my, dz = p[3 * i + 2] - mz
+            ss += Double(dx * dx + dy * dy + dz * dz)
+        }
+        let s = max(Float(ss / 468).squareRoot(), 1e-6)
+        let d = (0..<468).map { i -> Float in min(max(offset - gain * (p[3 * i + 2] - mz) / s, floor), 1) }
+        var keys = [Int64](repeating: -1, count: size * size)  // (round(depth * steps) << 3) | code; the largest wins
+        let last = Float(size - 1)
+        for t in codes.indices {
+            let a = triangles[3 * t], b = triangles[3 * t + 1], q = triangles[3 * t + 2]
+            guard finite[a], finite[b], finite[q] else { continue }
+            let ax = landmarks[3 * a], ay = landmarks[3 * a + 1], bx = landmarks[3 * b], by = landmarks[3 * b + 1]
+            let qx = landmarks[3 * q], qy = landmarks[3 * q + 1]
+            let area = (bx - ax) * (qy - ay) - (by - ay) * (qx - ax)
+            guard abs(area) > 1e-9 else { continue }
+            // Pixels whose centres (i + 0.5) can lie in the triangle, clamped to the image.
+            let x0 = Int(min(max((min(ax, bx, qx) - 0.5).rounded(.up), 0), last))
+            let x1 = Int(min(max((max(ax, bx, qx) - 0.5).rounded(.down), -1), last))
+            let y0 = Int(min(max((min(ay, by, qy) - 0.5).rounded(.up), 0), last))
+            let y1 = Int(min(max((max(ay, by, qy) - 0.5).rounded(.down), -1), last))
+            guard x0 <= x1, y0 <= y1 else { continue }
+            let invArea = 1 / area
+            for py in y0...y1 {
+                for px in x0...x1 {
+                    let cx = Float(px) + 0.5, cy = Float(py) + 0.5
+                    let l0 = ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) * invArea
+                    let l1 = ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) * invArea
+                    let l2 = 1 - l0 - l1
+                    if l0 < -1e-5 || l1 < -1e-5 || l2 < -1e-5 { continue }
+                    let depth = min(max(l0 * d[a] + l1 * d[b] + l2 * d[q], 0), 1)
+                    let key = (Int64((depth * Float(steps)).rounded(.toNearestOrEven)) << 3) | codes[t]
+                    if key > keys[py * size + px] { keys[py * size + px] = key }
+                }
+            }
+        }
+        var region = [Float](repeating: 0, count: size * size)
+        var depthMap = [Float](repeating: 0, count: size * size)
+        for i in keys.indices where keys[i] >= 0 {
+            region[i] = Float(keys[i] & 7) / Float(maxCode); depthMap[i] = Float(keys[i] >> 3) / Float(steps)
+        }
+        return (region, depthMap)
+    }
+
+    /// NCHW [1, 5, 256, 256] model input: the framed crop's R, G, B planes (pixel / 255), then the two channels.
+    func pack(_ image: UIImage, landmarks: [Float]) throws -> MLMultiArray {
+        guard let cgImage = image.cgImage else { throw CocoaError(.featureUnsupported) }
+        let width = 256, height = 256
+        var rgba = [UInt8](repeating: 0, count: width * height * 4)
+        rgba.withUnsafeMutableBytes { buffer in
+            let context = CGContext(data: buffer.baseAddress, width: width, height: height, bitsPerComponent: 8,
+                                    bytesPerRow: width * 4, space: CGColorSpaceCreateDeviceRGB(),
+                                    bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue)!
+            context.interpolationQuality = .high
+            context.draw(cgImage, in: CGRect(x: 0, y: 0, width: width, height: height))
+        }
+        let input = try MLMultiArray(shape: [1, 5, NSNumber(value: height), NSNumber(value: width)], dataType: .float32)
+        let planes = input.dataPointer.bindMemory(to: Float.self, capacity: 327680)
+        let count = width * height
+        for i in 0..<count {  // RGBA bytes -> R plane, G plane, B plane in [0, 1]
+            planes[i] = Float(rgba[4 * i]) / 255
+            planes[count + i] = Float(rgba[4 * i + 1]) / 255
+            planes[2 * count + i] = Float(rgba[4 * i + 2]) / 255
+        }
+        let (region, depthMap) = compute(landmarks, size: width)
+        for i in 0..<count {  // channels 3 and 4
+            planes[3 * count + i] = region[i]
+            planes[4 * count + i] = depthMap[i]
+        }
+        return input
+    }
+}
 
 /// Create once and reuse: loading the compiled model is the slow part.
 final class NormalsModel {
     private let model: MLModel
+    private let landmarkChannels: LandmarkChannels
 
     init(computeUnits: MLComputeUnits = .all) throws {
         let config = MLModelConfiguration()
         config.computeUnits = computeUnits
         model = try NormalsFP16(configuration: config).model  // the Xcode-generated class
+        landmarkChannels = try LandmarkChannels()  // reads the mesh once
     }
 
     /// A model downloaded at run time: compile the .mlpackage once, keep the .mlmodelc, load that.
@@ -21,6 +143,13 @@ final class NormalsModel {
         let config = MLModelConfiguration()
         config.computeUnits = computeUnits
         model = try MLModel(contentsOf: url, configuration: config)  // url from MLModel.compileModel(at:)
+        landmarkChannels = try LandmarkChannels()  // reads the mesh once
+    }
+
+    /// The framed face (any size; drawn into 256x256) and its 468 (or 478) Face Mesh landmarks in the
+    /// 256x256 input's pixels (see LandmarkChannels) -> the raw output [1, 3, 256, 256].
+    func predict(_ image: UIImage, landmarks: [Float]) throws -> MLMultiArray {
+        try predict(landmarkChannels.pack(image, landmarks: landmarks))
     }
 
     /// A packed NCHW float32 input [1, 5, 256, 256] -> the raw output.

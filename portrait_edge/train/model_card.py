@@ -49,6 +49,10 @@ LIMITS = {
         "and the error roughly doubles without them (the landmark ablation in the README).",
     ],
     "shadow": [
+        "The shipped cpu-quick models are weak: on the engine's test split and on real-photo composites they "
+        "recover well under 1 dB of PSNR inside the shadows and mostly leave shadows in place (README, "
+        "'Shadow removal'); they show the pipeline end to end, not a usable shadow remover. The full-size "
+        "recipe (training/shadow/teacher.gpu-full.yaml) needs a GPU.",
         "Trained and measured on synthetic shadows only: composites I = I_lit (1 - M) + I_shadow M on real photos "
         "(the seed-000 method) and engine renders. Real cast shadows differ (colour, softness, occluder "
         "geometry, interreflection); no real shadow / shadow-free pairs were available to measure them.",
