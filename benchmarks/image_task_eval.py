@@ -68,12 +68,13 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    for split, batches in splits.items():
+    for split, make_batches in splits.items():
+        batches = list(make_batches())  # made once, scored by every model
         print(f"\n{task.id}, {split}:\n")
         print("| model | n | " + " | ".join(task.metric_names) + " |")
         print("|---|---:|" + "---:|" * len(task.metric_names))
         for name, model, card in models:
-            metrics = evaluate(model, task, batches())
+            metrics = evaluate(model, task, batches)
             records.append({"split": split, "model": name, "card_sha256": card.get("sha256"), **metrics})
             print(f"| {name} | {int(metrics['n'])} | " + " | ".join(f"{metrics[m]:.4f}" for m in task.metric_names) + " |")
     (out / f"{task.id}.json").write_text(json.dumps(records, indent=2) + "\n")
