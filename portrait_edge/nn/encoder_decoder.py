@@ -16,27 +16,57 @@ import torch
 from torch import nn
 
 
-class EncoderDecoder(nn.Module):
-    """encoder + decoder + head; optionally adds the input's first C_out channels to the output.
+CORRECTIONS = ("add", "gain")
 
-    `residual_input` suits image-to-image tasks (the network learns a correction to the input image;
-    the head's last convolution starts at zero, so training starts from the identity).
+
+def head_channels(out_channels: int, residual_input: bool, correction: str) -> int:
+    """The channels a residual image network's head predicts: the correction's parameters."""
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, not {correction!r}")
+    return 2 * out_channels if residual_input and correction == "gain" else out_channels
+
+
+def correct_input(x: torch.Tensor, y: torch.Tensor, out_channels: int, correction: str) -> torch.Tensor:
+    """A residual image network's output from its input x and its head's y.
+
+    "add": x + y. "gain": x * (1 + gain) + offset with y = [gain, offset], a per-pixel, per-channel affine
+    map of the input. Shadows, fill light and blemishes scale a photo's colour: as a gain that is one smooth
+    map, as an added correction the network has to redraw the photo's texture inside every shadow.
+    """
+    # a whole-tensor slice exports as an alias node Core ML cannot convert: slice only when needed
+    base = x if x.shape[1] == out_channels else x[:, :out_channels]
+    if correction == "add":
+        return base + y
+    return base * (1 + y[:, :out_channels]) + y[:, out_channels:]
+
+
+def zero_init(conv: nn.Conv2d) -> None:
+    """A residual network's last convolution starts at zero: an untrained network returns its input."""
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+class EncoderDecoder(nn.Module):
+    """encoder + decoder + head; optionally a correction of the input's first C_out channels.
+
+    `residual_input` suits image-to-image tasks (the network learns a correction to the input image,
+    `correction` "add" or "gain" (see correct_input); the head's last convolution starts at zero, so
+    training starts from the identity). The head must predict head_channels(...) channels.
     `size_multiple` is the factor H and W must be divisible by (2 ** number of downsamplings).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, head: nn.Module, *,
-                 size_multiple: int, residual_input: bool = False) -> None:
+                 size_multiple: int, out_channels: int, residual_input: bool = False,
+                 correction: str = "add") -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.head = head
         self.size_multiple = size_multiple
-        self.residual_input = residual_input
-        if residual_input:  # start as the identity: the head's last convolution begins at zero
-            last = [m for m in head.modules() if isinstance(m, nn.Conv2d)][-1]
-            nn.init.zeros_(last.weight)
-            if last.bias is not None:
-                nn.init.zeros_(last.bias)
+        self.out_channels, self.residual_input, self.correction = out_channels, residual_input, correction
+        if residual_input:
+            zero_init([m for m in head.modules() if isinstance(m, nn.Conv2d)][-1])
 
     def _check_size(self, x: torch.Tensor) -> None:
         height, width = int(x.shape[-2]), int(x.shape[-1])
@@ -50,7 +80,7 @@ class EncoderDecoder(nn.Module):
         final, taps = self.decoder(features, x)
         y = self.head(final)
         if self.residual_input:
-            y = y + (x if x.shape[1] == y.shape[1] else x[:, : y.shape[1]])  # a whole-tensor slice exports as an alias node Core ML cannot convert
+            y = correct_input(x, y, self.out_channels, self.correction)
         return y, taps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

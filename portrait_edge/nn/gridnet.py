@@ -5,8 +5,8 @@ A grid of `rows` streams, one per resolution (row r at stride 2**r with width * 
 the columns, downsampling blocks (stride-2 3x3 conv) feed each row into the row below; in the second
 half, upsampling blocks (x2 bilinear + 3x3 conv) feed each row into the row above. Where two paths
 meet they are added. Input: a 3x3 conv stem into row 0; output: a 3x3 conv head from row 0, plus the
-input image when `residual_input` (the network predicts a correction, which suits shadow removal;
-its head starts at zero, so an untrained network returns its input).
+input image when `residual_input` (the network predicts a correction, "add" or "gain", which suits
+shadow removal; its head starts at zero, so an untrained network returns its input).
 
 Feature taps (forward_features): the last column's nodes, coarse to fine (strides 2**(rows-1) .. 1).
 """
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from portrait_edge.nn import register_model
+from portrait_edge.nn.encoder_decoder import correct_input, head_channels, zero_init
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
@@ -46,11 +47,12 @@ class UpBlock(nn.Sequential):
 
 class GridNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 32, rows: int = 4, columns: int = 6,
-                 residual_input: bool = False) -> None:
+                 residual_input: bool = False, correction: str = "add") -> None:
         super().__init__()
         if rows < 1 or columns < 2 or columns % 2:
             raise ValueError(f"gridnet: rows >= 1 and an even number of columns >= 2 needed, got {rows}, {columns}")
         self.rows, self.columns, self.residual_input = rows, columns, residual_input
+        self.out_channels, self.correction = out_channels, correction
         self.size_multiple = 2 ** (rows - 1)
         channels = [width * 2 ** r for r in range(rows)]
         half = columns // 2
@@ -63,10 +65,9 @@ class GridNet(nn.Module):
                                   for r in range(rows - 1))
         self.up = nn.ModuleList(nn.ModuleList(UpBlock(channels[r + 1], channels[r]) for _ in range(half))
                                 for r in range(rows - 1))
-        self.head = nn.Conv2d(channels[0], out_channels, 3, padding=1)
-        if residual_input:  # start as the identity: the network learns only the correction
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+        self.head = nn.Conv2d(channels[0], head_channels(out_channels, residual_input, correction), 3, padding=1)
+        if residual_input:
+            zero_init(self.head)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         height, width = int(x.shape[-2]), int(x.shape[-1])
@@ -91,7 +92,7 @@ class GridNet(nn.Module):
                     nodes[r] = lateral[r] + self.up[r][c - half](nodes[r + 1])
         y = self.head(nodes[0])
         if self.residual_input:
-            y = y + (x if x.shape[1] == y.shape[1] else x[:, : y.shape[1]])  # a whole-tensor slice exports as an alias node Core ML cannot convert
+            y = correct_input(x, y, self.out_channels, self.correction)
         return y, list(reversed(nodes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,7 +101,8 @@ class GridNet(nn.Module):
 
 @register_model("gridnet")
 def gridnet(in_channels: int, out_channels: int, width: int = 32, rows: int = 4, columns: int = 6,
-            residual_input: bool = True) -> GridNet:
+            residual_input: bool = True, correction: str = "add") -> GridNet:
     """GridNet teacher (image to image; by default predicts a correction added to the input image).
     Input H, W must be multiples of 2**(rows-1)."""
-    return GridNet(in_channels, out_channels, width=width, rows=rows, columns=columns, residual_input=residual_input)
+    return GridNet(in_channels, out_channels, width=width, rows=rows, columns=columns, residual_input=residual_input,
+                   correction=correction)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from portrait_edge.nn import register_model
-from portrait_edge.nn.encoder_decoder import EncoderDecoder
+from portrait_edge.nn.encoder_decoder import EncoderDecoder, head_channels
 
 _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish}
 _OUTPUT_ACTIVATIONS = {"none": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -142,7 +142,7 @@ class MobileDecoder(nn.Module):
 class MobileUNet(EncoderDecoder):
     def __init__(self, in_channels: int, out_channels: int, width: int = 16, expand: int = 4,
                  act: str = "relu6", upsample: str = "nearest", output_activation: str = "none",
-                 residual_input: bool = False) -> None:
+                 residual_input: bool = False, correction: str = "add") -> None:
         if act not in _ACTIVATIONS:
             raise ValueError(f"mobile_unet: act must be one of {sorted(_ACTIVATIONS)}, not {act!r}")
         if upsample not in ("nearest", "bilinear"):
@@ -153,15 +153,17 @@ class MobileUNet(EncoderDecoder):
             raise ValueError(f"mobile_unet: width must be >= 4, got {width}")
         encoder = MobileEncoder(in_channels, width, expand, act)
         decoder = MobileDecoder(in_channels, encoder.channels, width, expand, act, upsample)
-        head = nn.Sequential(nn.Conv2d(decoder.out_channels, out_channels, 1),
+        head = nn.Sequential(nn.Conv2d(decoder.out_channels, head_channels(out_channels, residual_input, correction), 1),
                              _OUTPUT_ACTIVATIONS[output_activation]())
-        super().__init__(encoder, decoder, head, size_multiple=32, residual_input=residual_input)
+        super().__init__(encoder, decoder, head, size_multiple=32, out_channels=out_channels,
+                         residual_input=residual_input, correction=correction)
 
 
 @register_model("mobile_unet")
 def mobile_unet(in_channels: int, out_channels: int, width: int = 16, expand: int = 4, act: str = "relu6",
                 upsample: str = "nearest", output_activation: str = "none",
-                residual_input: bool = False) -> MobileUNet:
+                residual_input: bool = False, correction: str = "add") -> MobileUNet:
     """Edge student (inverted-residual U-Net). Input H, W must be multiples of 32."""
     return MobileUNet(in_channels, out_channels, width=width, expand=expand, act=act, upsample=upsample,
-                      output_activation=output_activation, residual_input=residual_input)
+                      output_activation=output_activation, residual_input=residual_input,
+                      correction=correction)

@@ -6,8 +6,8 @@ Generator (`pix2pixhd_generator`): the global generator G1 runs on the input dow
 as many transposed convs back); the local enhancer G2 runs at full resolution (7x7 conv, one stride-2
 conv), adds G1's last feature map (same size, same channels), then `local_blocks` residual blocks, one
 transposed conv and a 7x7 conv to the output. InstanceNorm as in the paper (the teacher is never
-exported to phones; students are `mobile_unet`). With `residual_input` the output is added to the
-input image (retouching changes little of the photo).
+exported to phones; students are `mobile_unet`). With `residual_input` the output corrects the
+input image ("add" or "gain", see encoder_decoder.correct_input; retouching changes little of the photo).
 
 Feature taps (forward_features): G1's decoder outputs (coarse to fine), then G2's output before the head.
 
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from portrait_edge.nn import register_model
+from portrait_edge.nn.encoder_decoder import correct_input, head_channels
 
 
 def _norm(channels: int) -> nn.Module:
@@ -83,15 +84,17 @@ class GlobalGenerator(nn.Module):
 
 class Pix2PixHDGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 32, global_downsample: int = 4,
-                 global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True) -> None:
+                 global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True,
+                 correction: str = "add") -> None:
         super().__init__()
-        self.residual_input = residual_input
+        self.out_channels, self.residual_input, self.correction = out_channels, residual_input, correction
         self.size_multiple = 2 ** (global_downsample + 1)
         self.global_generator = GlobalGenerator(in_channels, width * 2, global_downsample, global_blocks)
         self.local_front = nn.Sequential(_conv_block(in_channels, width, 7), _conv_block(width, width * 2, 3, stride=2))
         self.local_blocks = nn.Sequential(*[ResidualBlock(width * 2) for _ in range(local_blocks)])
         self.local_up = _up_block(width * 2, width)
-        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7))
+        self.head = nn.Sequential(nn.ReflectionPad2d(3),
+                                  nn.Conv2d(width, head_channels(out_channels, residual_input, correction), 7))
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         height, width = int(x.shape[-2]), int(x.shape[-1])
@@ -105,7 +108,7 @@ class Pix2PixHDGenerator(nn.Module):
         taps.append(y)
         out = self.head(y)
         if self.residual_input:
-            out = out + x[:, : out.shape[1]]
+            out = correct_input(x, out, self.out_channels, self.correction)
         return out, taps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,10 +154,12 @@ class MultiscaleDiscriminator(nn.Module):
 
 @register_model("pix2pixhd_generator")
 def pix2pixhd_generator(in_channels: int, out_channels: int, width: int = 32, global_downsample: int = 4,
-                        global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True) -> Pix2PixHDGenerator:
+                        global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True,
+                        correction: str = "add") -> Pix2PixHDGenerator:
     """pix2pixHD global generator + local enhancer. Input H, W must be multiples of 2**(global_downsample+1)."""
     return Pix2PixHDGenerator(in_channels, out_channels, width=width, global_downsample=global_downsample,
-                              global_blocks=global_blocks, local_blocks=local_blocks, residual_input=residual_input)
+                              global_blocks=global_blocks, local_blocks=local_blocks, residual_input=residual_input,
+                              correction=correction)
 
 
 @register_model("pix2pixhd_discriminator")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from portrait_edge.nn import register_model
-from portrait_edge.nn.encoder_decoder import EncoderDecoder
+from portrait_edge.nn.encoder_decoder import EncoderDecoder, head_channels
 
 
 class DoubleConv(nn.Sequential):
@@ -77,17 +77,18 @@ class UNetDecoder(nn.Module):
 
 class UNet(EncoderDecoder):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, depth: int = 4,
-                 residual_input: bool = False) -> None:
+                 residual_input: bool = False, correction: str = "add") -> None:
         if width < 1 or depth < 1:
             raise ValueError(f"unet: width and depth must be positive, got width={width}, depth={depth}")
         encoder = UNetEncoder(in_channels, width, depth)
         decoder = UNetDecoder(encoder.channels)
-        head = nn.Conv2d(decoder.out_channels, out_channels, 1)
-        super().__init__(encoder, decoder, head, size_multiple=2 ** depth, residual_input=residual_input)
+        head = nn.Conv2d(decoder.out_channels, head_channels(out_channels, residual_input, correction), 1)
+        super().__init__(encoder, decoder, head, size_multiple=2 ** depth, out_channels=out_channels,
+                         residual_input=residual_input, correction=correction)
 
 
 @register_model("unet")
 def unet(in_channels: int, out_channels: int, width: int = 64, depth: int = 4,
-         residual_input: bool = False) -> UNet:
+         residual_input: bool = False, correction: str = "add") -> UNet:
     """Classic U-Net teacher. Input H, W must be multiples of 2**depth (16 by default)."""
-    return UNet(in_channels, out_channels, width=width, depth=depth, residual_input=residual_input)
+    return UNet(in_channels, out_channels, width=width, depth=depth, residual_input=residual_input, correction=correction)

@@ -47,8 +47,9 @@ class FacialShadowTask(ImageToImageTask):
     )
     output = ChannelGroup("image", 3, "rgb", (0.0, 1.0), "the portrait with the fill light added")
     metric_names = ("psnr", "ssim", "psnr_face")
-    teacher = ModelConfig("gridnet", {"width": 32})
-    student = ModelConfig("mobile_unet", {"width": 16, "upsample": "bilinear", "residual_input": True})
+    teacher = ModelConfig("gridnet", {"width": 32, "correction": "gain"})
+    student = ModelConfig("mobile_unet", {"width": 16, "upsample": "bilinear", "residual_input": True,
+                                                 "correction": "gain"})
     pipeline_options = {"fill": PipelineOption("fill-light strength (0: no fill light, 1: full)", DEFAULT_FILL, 0.0, 1.0)}
 
     def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:

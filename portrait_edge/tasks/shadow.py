@@ -30,8 +30,9 @@ class ShadowTask(ImageToImageTask):
     inputs = (RGB,)
     output = ChannelGroup("image", 3, "rgb", (0.0, 1.0), "the portrait without the shadow, RGB in [0, 1]")
     metric_names = ("psnr", "ssim", "psnr_shadow", "ssim_shadow", "psnr_face")
-    teacher = ModelConfig("gridnet", {"width": 32})
-    student = ModelConfig("mobile_unet", {"width": 16, "upsample": "bilinear", "residual_input": True})
+    teacher = ModelConfig("gridnet", {"width": 32, "correction": "gain"})
+    student = ModelConfig("mobile_unet", {"width": 16, "upsample": "bilinear", "residual_input": True,
+                                                 "correction": "gain"})
     synthesizes = "a shadow"
 
     def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:

@@ -42,6 +42,28 @@ def test_residual_input_adds_the_image_and_starts_as_the_identity():
         assert not torch.allclose(model(x), x[:, :3])  # trained: the correction is added
 
 
+@pytest.mark.parametrize("arch,kwargs", [
+    ("mobile_unet", {"width": 8}), ("unet", {"width": 4, "depth": 2}), ("gridnet", {"width": 4, "rows": 2, "columns": 2}),
+    ("pix2pixhd_generator", {"width": 4, "global_downsample": 1, "global_blocks": 1, "local_blocks": 1}),
+])
+def test_gain_correction_scales_and_offsets_the_input(arch, kwargs):
+    model = create_model(arch, in_channels=4, out_channels=3, residual_input=True, correction="gain", **kwargs).eval()
+    last = [m for m in model.head.modules() if isinstance(m, nn.Conv2d)][-1]
+    assert last.out_channels == 6  # a gain and an offset per channel
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        nn.init.zeros_(last.weight)
+        last.bias.copy_(torch.tensor([1.0, 0.0, -0.5, 0.0, 0.1, 0.0]))  # a constant correction
+        y = model(x)
+    expected = x[:, :3] * torch.tensor([2.0, 1.0, 0.5])[:, None, None] + torch.tensor([0.0, 0.1, 0.0])[:, None, None]
+    assert torch.allclose(y, expected, atol=1e-6)
+
+
+def test_unknown_correction_is_a_clear_error():
+    with pytest.raises(ValueError, match="correction must be one of add, gain"):
+        create_model("mobile_unet", in_channels=3, out_channels=3, width=8, residual_input=True, correction="mul")
+
+
 def test_student_uses_only_edge_friendly_ops():
     model = create_model("mobile_unet", in_channels=3, out_channels=19, width=16)
     allowed = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU6, nn.ReLU, nn.Hardswish, nn.Upsample, nn.Identity,
@@ -127,10 +149,14 @@ def test_ignored_inputs_do_not_change_the_output_and_survive_a_checkpoint(tmp_pa
         assert torch.allclose(loaded(x), model(x))
 
 
-def test_a_residual_image_student_exports_without_alias_nodes():
-    """Adding the whole input (3 channels in, 3 out) must not export as a slice: torch.export turns a
-    whole-tensor slice into an alias node, which Core ML cannot convert."""
-    model = create_model("mobile_unet", in_channels=3, out_channels=3, width=4, residual_input=True).eval()
+@pytest.mark.parametrize("correction", ["add", "gain"])
+def test_a_residual_image_student_exports_without_alias_nodes(correction):
+    """Correcting the whole input (3 channels in, 3 out) must not export as a slice of it: torch.export turns
+    a whole-tensor slice into an alias node, which Core ML cannot convert."""
+    model = create_model("mobile_unet", in_channels=3, out_channels=3, width=4, residual_input=True,
+                         correction=correction).eval()
     program = torch.export.export(model, (torch.rand(1, 3, 32, 32),))
     targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
-    assert not any("alias" in t or "slice" in t for t in targets), targets
+    assert not any("alias" in t for t in targets), targets
+    if correction == "add":
+        assert not any("slice" in t for t in targets), targets
