@@ -6,7 +6,8 @@ the columns, downsampling blocks (stride-2 3x3 conv) feed each row into the row 
 half, upsampling blocks (x2 bilinear + 3x3 conv) feed each row into the row above. Where two paths
 meet they are added. Input: a 3x3 conv stem into row 0; output: a 3x3 conv head from row 0, plus the
 input image when `residual_input` (the network predicts a correction, "add" or "gain", which suits
-shadow removal; its head starts at zero, so an untrained network returns its input).
+shadow removal; its head starts at zero, so an untrained network returns its input). `downscale`: the
+grid works at 1/downscale of the input's size (see encoder_decoder.EncoderDecoder).
 
 Feature taps (forward_features): the last column's nodes, coarse to fine (strides 2**(rows-1) .. 1).
 """
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from portrait_edge.nn import register_model
-from portrait_edge.nn.encoder_decoder import correct_input, head_channels, zero_init
+from portrait_edge.nn.encoder_decoder import check_downscale, correct_input, grow, head_channels, shrink, zero_init
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
@@ -47,13 +48,14 @@ class UpBlock(nn.Sequential):
 
 class GridNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 32, rows: int = 4, columns: int = 6,
-                 residual_input: bool = False, correction: str = "add") -> None:
+                 residual_input: bool = False, correction: str = "add", downscale: int = 1) -> None:
         super().__init__()
         if rows < 1 or columns < 2 or columns % 2:
             raise ValueError(f"gridnet: rows >= 1 and an even number of columns >= 2 needed, got {rows}, {columns}")
+        check_downscale(downscale, residual_input)
         self.rows, self.columns, self.residual_input = rows, columns, residual_input
-        self.out_channels, self.correction = out_channels, correction
-        self.size_multiple = 2 ** (rows - 1)
+        self.out_channels, self.correction, self.downscale = out_channels, correction, downscale
+        self.size_multiple = 2 ** (rows - 1) * downscale
         channels = [width * 2 ** r for r in range(rows)]
         half = columns // 2
         self.stem = nn.Sequential(*_conv_bn_relu(in_channels, channels[0]))
@@ -76,7 +78,7 @@ class GridNet(nn.Module):
                              f"got {height}x{width}")
         half = self.columns // 2
         # first column: the stem, then down the rows
-        nodes = [self.stem(x)]
+        nodes = [self.stem(shrink(x, self.downscale))]
         for r in range(self.rows - 1):
             nodes.append(self.down[r][0](nodes[r]))
         for c in range(1, self.columns):
@@ -92,7 +94,7 @@ class GridNet(nn.Module):
                     nodes[r] = lateral[r] + self.up[r][c - half](nodes[r + 1])
         y = self.head(nodes[0])
         if self.residual_input:
-            y = correct_input(x, y, self.out_channels, self.correction)
+            y = correct_input(x, grow(y, self.downscale), self.out_channels, self.correction)
         return y, list(reversed(nodes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,8 +103,8 @@ class GridNet(nn.Module):
 
 @register_model("gridnet")
 def gridnet(in_channels: int, out_channels: int, width: int = 32, rows: int = 4, columns: int = 6,
-            residual_input: bool = True, correction: str = "add") -> GridNet:
+            residual_input: bool = True, correction: str = "add", downscale: int = 1) -> GridNet:
     """GridNet teacher (image to image; by default predicts a correction added to the input image).
     Input H, W must be multiples of 2**(rows-1)."""
     return GridNet(in_channels, out_channels, width=width, rows=rows, columns=columns, residual_input=residual_input,
-                   correction=correction)
+                   correction=correction, downscale=downscale)

@@ -142,7 +142,7 @@ class MobileDecoder(nn.Module):
 class MobileUNet(EncoderDecoder):
     def __init__(self, in_channels: int, out_channels: int, width: int = 16, expand: int = 4,
                  act: str = "relu6", upsample: str = "nearest", output_activation: str = "none",
-                 residual_input: bool = False, correction: str = "add") -> None:
+                 residual_input: bool = False, correction: str = "add", downscale: int = 1) -> None:
         if act not in _ACTIVATIONS:
             raise ValueError(f"mobile_unet: act must be one of {sorted(_ACTIVATIONS)}, not {act!r}")
         if upsample not in ("nearest", "bilinear"):
@@ -156,14 +156,14 @@ class MobileUNet(EncoderDecoder):
         head = nn.Sequential(nn.Conv2d(decoder.out_channels, head_channels(out_channels, residual_input, correction), 1),
                              _OUTPUT_ACTIVATIONS[output_activation]())
         super().__init__(encoder, decoder, head, size_multiple=32, out_channels=out_channels,
-                         residual_input=residual_input, correction=correction)
+                         residual_input=residual_input, correction=correction, downscale=downscale)
 
 
 @register_model("mobile_unet")
 def mobile_unet(in_channels: int, out_channels: int, width: int = 16, expand: int = 4, act: str = "relu6",
                 upsample: str = "nearest", output_activation: str = "none",
-                residual_input: bool = False, correction: str = "add") -> MobileUNet:
+                residual_input: bool = False, correction: str = "add", downscale: int = 1) -> MobileUNet:
     """Edge student (inverted-residual U-Net). Input H, W must be multiples of 32."""
     return MobileUNet(in_channels, out_channels, width=width, expand=expand, act=act, upsample=upsample,
                       output_activation=output_activation, residual_input=residual_input,
-                      correction=correction)
+                      correction=correction, downscale=downscale)

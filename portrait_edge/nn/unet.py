@@ -77,18 +77,19 @@ class UNetDecoder(nn.Module):
 
 class UNet(EncoderDecoder):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, depth: int = 4,
-                 residual_input: bool = False, correction: str = "add") -> None:
+                 residual_input: bool = False, correction: str = "add", downscale: int = 1) -> None:
         if width < 1 or depth < 1:
             raise ValueError(f"unet: width and depth must be positive, got width={width}, depth={depth}")
         encoder = UNetEncoder(in_channels, width, depth)
         decoder = UNetDecoder(encoder.channels)
         head = nn.Conv2d(decoder.out_channels, head_channels(out_channels, residual_input, correction), 1)
         super().__init__(encoder, decoder, head, size_multiple=2 ** depth, out_channels=out_channels,
-                         residual_input=residual_input, correction=correction)
+                         residual_input=residual_input, correction=correction, downscale=downscale)
 
 
 @register_model("unet")
 def unet(in_channels: int, out_channels: int, width: int = 64, depth: int = 4,
-         residual_input: bool = False, correction: str = "add") -> UNet:
+         residual_input: bool = False, correction: str = "add", downscale: int = 1) -> UNet:
     """Classic U-Net teacher. Input H, W must be multiples of 2**depth (16 by default)."""
-    return UNet(in_channels, out_channels, width=width, depth=depth, residual_input=residual_input, correction=correction)
+    return UNet(in_channels, out_channels, width=width, depth=depth, residual_input=residual_input, correction=correction,
+                downscale=downscale)

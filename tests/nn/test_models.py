@@ -59,6 +59,29 @@ def test_gain_correction_scales_and_offsets_the_input(arch, kwargs):
     assert torch.allclose(y, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("arch,kwargs", [
+    ("mobile_unet", {"width": 8}), ("gridnet", {"width": 4, "rows": 2, "columns": 2}),
+])
+def test_downscale_works_at_half_size_and_corrects_the_full_size_input(arch, kwargs):
+    model = create_model(arch, in_channels=3, out_channels=3, residual_input=True, correction="gain", downscale=2,
+                         **kwargs).eval()
+    full = create_model(arch, in_channels=3, out_channels=3, residual_input=True, correction="gain", **kwargs).eval()
+    full.load_state_dict(model.state_dict())  # the same weights, working at full size
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), x)  # untrained: the identity, full-size detail included
+        last = [m for m in model.head.modules() if isinstance(m, nn.Conv2d)][-1]
+        nn.init.normal_(last.weight, std=0.1)
+        y, taps = model.forward_features(x)
+    assert y.shape == x.shape and taps[-1].shape[-1] == 32  # the network's own maps are at half size
+    assert count_macs(model, (1, 3, 64, 64)) < 0.3 * count_macs(full, (1, 3, 64, 64))
+    assert model.size_multiple == 2 * full.size_multiple
+    with pytest.raises(ValueError, match=f"multiples of {model.size_multiple}"):
+        model(torch.rand(1, 3, full.size_multiple * 3, full.size_multiple * 3))
+    with pytest.raises(ValueError, match="only with residual_input"):
+        create_model(arch, in_channels=3, out_channels=3, downscale=2, **{**kwargs, "residual_input": False})
+
+
 def test_unknown_correction_is_a_clear_error():
     with pytest.raises(ValueError, match="correction must be one of add, gain"):
         create_model("mobile_unet", in_channels=3, out_channels=3, width=8, residual_input=True, correction="mul")

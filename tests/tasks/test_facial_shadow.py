@@ -54,3 +54,21 @@ def test_load_pipeline_refuses_options_the_task_does_not_take():
 
     with pytest.raises(PortraitEdgeError, match="parsing takes no option fill"):
         load_pipeline("parsing", fill=0.5)
+
+
+@pytest.mark.parametrize("role", ["teacher", "student", "student_scratch"])
+def test_the_shipped_models_brighten_shadowed_skin_monotonically_with_the_fill(role):
+    """The issue's check on the networks themselves: one harsh render, five fill strengths."""
+    from portrait_edge.data.pairs import _facial_shadow
+    from portrait_edge.edge.models import load_checkpoint, shipped_checkpoint
+
+    model = load_checkpoint(shipped_checkpoint("facial_shadow", role), "facial_shadow").model
+    strengths = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+    batch = _facial_shadow([11] * 5, 128, "cpu", strength=strengths)
+    harsh = batch.inputs[0, :3]
+    face = batch.extras["face_mask"][0, 0] > 0.5
+    shadowed = face & (harsh.mean(0) < harsh.mean(0)[face].median())
+    with torch.no_grad():
+        out = model(batch.inputs).clamp(0, 1)
+    brightness = [float(o.mean(0)[shadowed].mean()) for o in out]
+    assert brightness == sorted(brightness) and brightness[-1] > brightness[0] + 0.01, brightness

@@ -22,15 +22,18 @@ def test_loss_is_zero_at_the_target_and_counts_shadowed_pixels_more(task, batch)
 
     assert all(float(v) < 1e-6 for v in task.loss(batch.target, batch).values())
     left_alone = task.loss(batch.inputs, batch)  # the "do nothing" output: wrong only inside the shadow
-    assert float(left_alone["l1_shadow"]) > float(left_alone["l1"]) > 0
+    assert float(left_alone["mse_shadow"]) > 0 and float(left_alone["l1"]) > 0
     mask = batch.extras["shadow_mask"]
     (n, _, y, x), (m, _, v, u) = (mask == mask.max()).nonzero()[0].tolist(), (mask == 0).nonzero()[0].tolist()
-    in_shadow, outside = batch.target.clone(), batch.target.clone()
-    in_shadow[n, :, y, x] += 0.1
-    outside[m, :, v, u] += 0.1  # the same error on one pixel, without and with a shadow over it
     total = lambda terms: sum(float(t) for t in terms.values())  # noqa: E731
-    ratio = total(task.loss(in_shadow, batch)) / total(task.loss(outside, batch))
-    assert float(mask[n, 0, y, x]) > 0.5 and ratio == pytest.approx(1 + SHADOW_WEIGHT * float(mask[n, 0, y, x]), rel=1e-3)
+    for error in (0.1, 0.3):
+        in_shadow, outside = batch.target.clone(), batch.target.clone()
+        in_shadow[n, :, y, x] += error
+        outside[m, :, v, u] += error  # the same error on one pixel, without and with a shadow over it
+        ratio = total(task.loss(in_shadow, batch)) / total(task.loss(outside, batch))
+        # inside the shadow the squared term adds SHADOW_WEIGHT * mask * error^2 to the L1's error
+        expected = 1 + SHADOW_WEIGHT * float(mask[n, 0, y, x]) * error
+        assert float(mask[n, 0, y, x]) > 0.5 and ratio == pytest.approx(expected, rel=1e-3)
 
 
 def test_metrics_inside_the_shadow_separate_the_input_from_the_target(task, batch):
@@ -57,4 +60,4 @@ def test_real_photo_composites_become_batches(task):
     made = batch_from_samples(task, samples, 64)
     assert made.inputs.shape == made.target.shape == (2, 3, 64, 64)
     assert made.extras["shadow_mask"].shape == (2, 1, 64, 64) and float(made.extras["shadow_mask"].max()) > 0.5
-    assert float(task.loss(made.inputs, made)["l1_shadow"]) > 0
+    assert float(task.loss(made.inputs, made)["mse_shadow"]) > 0
