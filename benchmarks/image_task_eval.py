@@ -6,7 +6,8 @@ Prints one markdown table per split and writes every record as JSON.
         portrait_edge/weights/shadow_teacher.safetensors portrait_edge/weights/shadow_student.safetensors ... \
         [--bundled litert:int8,executorch:int8]
 
---bundled adds the bundled phone files of the shipped student (android_assets/<task>/) in their real
+--write-cards records each checkpoint's numbers in its card and rewrites its model card (so the cards and
+the README's tables come from one run). --bundled adds the bundled phone files of the shipped student (android_assets/<task>/) in their real
 runtimes (LiteRT, ExecuTorch), run one image at a time as an app would.
 
 The same numbers come from `portrait-edge eval --checkpoint CKPT` (or `--baseline input --task T`) with
@@ -45,6 +46,9 @@ def main() -> int:
     parser.add_argument("--n-pool", type=int, default=300, help="pool validation photos")
     parser.add_argument("--bundled", default="", help="backend:precision list, e.g. litert:int8,executorch:int8")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--write-cards", action="store_true",
+                        help="also record each checkpoint's metrics in its card (metrics[synthetic-test], "
+                             "metrics[pool-val-composites]) and rewrite its model card")
     args = parser.parse_args()
 
     from portrait_edge.commands.eval import input_baseline
@@ -57,6 +61,7 @@ def main() -> int:
     models = [("input (no model)", *input_baseline(task.id))]
     for path in args.checkpoints:
         model, card = load_model(path)
+        card["path"] = path
         models.append((f"{card['role']} `{Path(path).name}`", model.to(memory_format=torch.channels_last), card))
     for item in [b for b in args.bundled.split(",") if b]:
         backend, precision = item.split(":")
@@ -77,8 +82,25 @@ def main() -> int:
             metrics = evaluate(model, task, batches)
             records.append({"split": split, "model": name, "card_sha256": card.get("sha256"), **metrics})
             print(f"| {name} | {int(metrics['n'])} | " + " | ".join(f"{metrics[m]:.4f}" for m in task.metric_names) + " |")
+            if args.write_cards and card.get("path"):
+                record_in_card(card["path"], split.replace(" ", "-"), {**metrics, "size": task.resolution})
     (out / f"{task.id}.json").write_text(json.dumps(records, indent=2) + "\n")
+    if args.write_cards:
+        from portrait_edge.train.model_card import write_model_card
+
+        for path in args.checkpoints:
+            print(f"model card: {write_model_card(path)}")
     return 0
+
+
+def record_in_card(checkpoint: str, split: str, metrics: dict) -> None:
+    from portrait_edge.atomic import write_text_atomic
+    from portrait_edge.train.checkpoint import card_path
+
+    path = card_path(checkpoint)
+    card = json.loads(Path(path).read_text())
+    card["metrics"] = {**(card.get("metrics") or {}), split: metrics}
+    write_text_atomic(path, json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":

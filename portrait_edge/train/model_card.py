@@ -25,6 +25,8 @@ INTENDED_USE = {
                "prototypes and demos.",
     "shadow": "Removing foreign shadows (hands, leaves, hat brims, objects) cast on one framed face "
               "(portrait_edge.framing), pasted back onto the photo, in research prototypes and demos.",
+    "facial_shadow": "Softening the self-shadows of one framed face with a fill light whose strength is an input "
+                     "(0 = none, 1 = full), pasted back onto the photo, in research prototypes and demos.",
 }
 LIMITS = {
     "parsing": [
@@ -50,9 +52,9 @@ LIMITS = {
     ],
     "shadow": [
         "The shipped cpu-quick models are weak: on the engine's test split and on real-photo composites they "
-        "recover well under 1 dB of PSNR inside the shadows and mostly leave shadows in place (README, "
-        "'Shadow removal'); they show the pipeline end to end, not a usable shadow remover. The full-size "
-        "recipe (training/shadow/teacher.gpu-full.yaml) needs a GPU.",
+        "recover about 0.5-1 dB of PSNR inside the shadows, lighten shadows a little and leave them visible "
+        "(README, 'Shadow removal'); they show the pipeline end to end, not a usable shadow remover. The "
+        "full-size recipe (training/shadow/teacher.gpu-full.yaml) needs a GPU.",
         "Trained and measured on synthetic shadows only: composites I = I_lit (1 - M) + I_shadow M on real photos "
         "(the seed-000 method) and engine renders. Real cast shadows differ (colour, softness, occluder "
         "geometry, interreflection); no real shadow / shadow-free pairs were available to measure them.",
@@ -60,6 +62,13 @@ LIMITS = {
         "shadows that clip the photo to black cannot be recovered.",
         "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT), UTKFace's mixed ages "
         "and ethnicities, GAN faces and CelebA celebrities.",
+    ],
+    "facial_shadow": [
+        "Trained and measured on the engine's renders only (harsh key light vs key + fill): no real photo "
+        "pairs exist, and relit real photos were not tried. On real photos the fill is faint on the skin and "
+        "dark hair can turn darker or greyer at strong fills (README, 'Facial shadows').",
+        "The fill comes from the side opposite the key light as the engine places it; the network has to "
+        "guess that side from the photo.",
     ],
 }
 
@@ -91,6 +100,7 @@ METRIC_COLUMNS = {
                           ("cosine", "cosine_similarity"), ("mean, whole foreground (deg)", "fg_angular_error_deg")],
     "psnr_shadow": [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("PSNR in the shadow (dB)", "psnr_shadow"),
                     ("SSIM in the shadow", "ssim_shadow"), ("PSNR on the face (dB)", "psnr_face")],
+    "psnr": [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("PSNR on the face (dB)", "psnr_face")],
 }
 
 
