@@ -38,7 +38,7 @@ class ShadowLiteRT(context: Context, threads: Int = 2) : AutoCloseable {
     private val output = ByteBuffer.allocateDirect(196608).order(ByteOrder.nativeOrder())
     private val pixels = IntArray(65536)
     private val inScale = 0.00392156886f; private val inZero = -128  // real = scale * (q - zero point)
-    private val outScale = 0.00372430123f; private val outZero = -128
+    private val outScale = 0.00373045518f; private val outZero = -128
 
     private fun fill(bitmap: Bitmap) {
         input.rewind()
@@ -83,7 +83,7 @@ class ShadowLiteRT(context: Context, threads: Int = 2) : AutoCloseable {
     override fun close() = interpreter.close()
 }
 
-/** ExecuTorch: shadow_fp32.pte takes NCHW float32 [1, 3, 256, 256] and returns NCHW float32 [1, 3, 256, 256].
+/** ExecuTorch: shadow_int8.pte (int8; encoder.stem kept in fp32) takes NCHW float32 [1, 3, 256, 256] and returns NCHW float32 [1, 3, 256, 256].
  *  Module.load needs a file: the asset is copied to filesDir under a name holding its sha256, so an app
  *  update that ships another model replaces the copy (older copies are deleted). Create once and reuse. */
 class ShadowExecuTorch(context: Context) : AutoCloseable {
@@ -92,11 +92,11 @@ class ShadowExecuTorch(context: Context) : AutoCloseable {
     private val chw = FloatArray(196608)
 
     init {
-        val file = File(context.filesDir, "shadow_fp32-8182954ccb21.pte")
+        val file = File(context.filesDir, "shadow_int8-38867340e09c.pte")
         if (!file.exists()) {
-            context.filesDir.listFiles { f -> f.name.startsWith("shadow_fp32-") }?.forEach { it.delete() }
+            context.filesDir.listFiles { f -> f.name.startsWith("shadow_int8-") }?.forEach { it.delete() }
             val temp = File(context.filesDir, file.name + ".part")
-            context.assets.open("shadow/shadow_fp32.pte").use { source -> temp.outputStream().use { source.copyTo(it) } }
+            context.assets.open("shadow/shadow_int8.pte").use { source -> temp.outputStream().use { source.copyTo(it) } }
             check(temp.renameTo(file)) { "cannot install $file" }
         }
         module = Module.load(file.absolutePath)

@@ -116,7 +116,7 @@ def test_a_modified_bundled_file_is_refused(tmp_path, monkeypatch):
         load_pipeline("parsing", backend="litert", precision="int8")
 
 
-@pytest.mark.parametrize("task_id", ["normals", "shadow"])
+@pytest.mark.parametrize("task_id", ["normals", "shadow", "facial_shadow"])
 def test_image_and_normal_results_come_back_at_the_photo_s_size(task_id, portraits, tmp_path):
     """Any task's outputs map back onto the photo: normals (unit vectors + mask) and images (the edit
     feathered into the photo, untouched far from the face). Tiny untrained models stand in."""
@@ -148,3 +148,15 @@ def test_image_and_normal_results_come_back_at_the_photo_s_size(task_id, portrai
         x0, y0, x1, y1 = (int(v) for v in result.face_box)
         assert not np.array_equal(result.image[y0:y1, x0:x1], image[y0:y1, x0:x1])
         assert np.array_equal(result.image[:5, :5], image[:5, :5]) or np.array_equal(result.image[-5:, -5:], image[-5:, -5:])
+
+
+def test_shipped_facial_shadow_pipeline_takes_the_fill_and_returns_the_photo_s_size(portraits):
+    from portrait_edge.pipelines import load_pipeline
+
+    image = portraits["astronaut"]
+    none = load_pipeline("facial_shadow", fill=0.0)(image)
+    full = load_pipeline("facial_shadow", fill=1.0)(image)
+    assert none.image.shape == full.image.shape == image.shape
+    x0, y0, x1, y1 = (int(v) for v in full.face_box)
+    face_none, face_full = none.image[y0:y1, x0:x1].astype(float), full.image[y0:y1, x0:x1].astype(float)
+    assert face_full.mean() > face_none.mean()  # more fill light, a brighter face
