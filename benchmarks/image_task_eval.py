@@ -53,19 +53,19 @@ def main() -> int:
 
     from portrait_edge.commands.eval import input_baseline
     from portrait_edge.tasks import get_task
-    from portrait_edge.train.checkpoint import load_model
+    from portrait_edge.train.checkpoint import load_model, record_metrics
     from portrait_edge.train.evaluate import evaluate, reader_batches, synthetic_batches, test_seed_base
 
     torch.set_num_threads(2)
     task = get_task(args.task)
-    models = [("input (no model)", *input_baseline(task.id))]
+    models = [("input (no model)", *input_baseline(task.id), None)]  # (name, model, card, checkpoint path)
     for path in args.checkpoints:
         model, card = load_model(path)
-        card["path"] = path
-        models.append((f"{card['role']} `{Path(path).name}`", model.to(memory_format=torch.channels_last), card))
+        models.append((f"{card['role']} `{Path(path).name}`", model.to(memory_format=torch.channels_last), card, path))
     for item in [b for b in args.bundled.split(",") if b]:
         backend, precision = item.split(":")
-        models.append((f"student {backend} {precision} (bundled file)", BundledModel(task.id, backend, precision), {}))
+        models.append((f"student {backend} {precision} (bundled file)", BundledModel(task.id, backend, precision), {},
+                       None))
     splits = {"synthetic test": lambda: synthetic_batches(task, args.n, task.resolution, 8, test_seed_base(), "runs/cache")}
     if args.pool:
         options = {"split": "val", "task": task.id, "pairs": task.id}
@@ -78,12 +78,12 @@ def main() -> int:
         print(f"\n{task.id}, {split}:\n")
         print("| model | n | " + " | ".join(task.metric_names) + " |")
         print("|---|---:|" + "---:|" * len(task.metric_names))
-        for name, model, card in models:
+        for name, model, card, path in models:
             metrics = evaluate(model, task, batches)
             records.append({"split": split, "model": name, "card_sha256": card.get("sha256"), **metrics})
             print(f"| {name} | {int(metrics['n'])} | " + " | ".join(f"{metrics[m]:.4f}" for m in task.metric_names) + " |")
-            if args.write_cards and card.get("path"):
-                record_in_card(card["path"], split.replace(" ", "-"), {**metrics, "size": task.resolution})
+            if args.write_cards and path:
+                record_metrics(path, split.replace(" ", "-"), {**metrics, "size": task.resolution})
     (out / f"{task.id}.json").write_text(json.dumps(records, indent=2) + "\n")
     if args.write_cards:
         from portrait_edge.train.model_card import write_model_card
@@ -91,16 +91,6 @@ def main() -> int:
         for path in args.checkpoints:
             print(f"model card: {write_model_card(path)}")
     return 0
-
-
-def record_in_card(checkpoint: str, split: str, metrics: dict) -> None:
-    from portrait_edge.atomic import write_text_atomic
-    from portrait_edge.train.checkpoint import card_path
-
-    path = card_path(checkpoint)
-    card = json.loads(Path(path).read_text())
-    card["metrics"] = {**(card.get("metrics") or {}), split: metrics}
-    write_text_atomic(path, json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,13 @@
     python benchmarks/runtime_ratio.py --task parsing --threads 1 2
 
 Runs the fp32 and int8 files that `make run` left in build/edge/<task>/ round-robin (warm-up, then 40
-rounds, one invoke of each file per round, input already set) and prints the medians and the ExecuTorch /
+rounds, one invoke of each file per round, input already set; portrait_edge.edge.bench.time_variants) and prints the medians and the ExecuTorch /
 LiteRT int8 ratio per thread count. `portrait-edge bench` measures each variant in turn instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ def main() -> int:
     parser.add_argument("--build-dir", default="build/edge")
     args = parser.parse_args()
 
+    from portrait_edge.edge.bench import time_variants
     from portrait_edge.edge.runtimes import ExecuTorchRunner, LiteRTRunner, set_executorch_threads
 
     folder = Path(args.build_dir) / args.task
@@ -33,17 +33,9 @@ def main() -> int:
         runners.update({f"litert {p}": LiteRTRunner(folder / f"{args.task}_student_{p}.tflite", threads=threads)
                         for p in ("fp32", "int8")})
         sample = torch.rand(*runners["executorch fp32"].input_shape)
-        for runner in runners.values():
-            runner.prepare(sample)
-            for _ in range(5):
-                runner.invoke_once()
-        times: dict[str, list[float]] = {name: [] for name in runners}
-        for _ in range(args.rounds):
-            for name, runner in runners.items():
-                start = time.perf_counter()
-                runner.invoke_once()
-                times[name].append(time.perf_counter() - start)
-        median = {name: sorted(t)[len(t) // 2] * 1000 for name, t in times.items()}
+        # one invoke of each file per round: max_seconds never caps the `rounds` runs
+        timings = time_variants(runners, sample, warmup=5, repeats=args.rounds, max_seconds=1e9, rounds=args.rounds)
+        median = {name: timing["median_ms"] for name, timing in timings.items()}
         cells = ", ".join(f"{name} {ms:.2f} ms" for name, ms in median.items())
         print(f"{args.task}, {threads} thread(s): {cells}; ExecuTorch / LiteRT int8 = "
               f"{median['executorch int8'] / median['litert int8']:.2f}")

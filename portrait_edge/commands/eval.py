@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from portrait_edge.tasks import get_task
-    from portrait_edge.train.checkpoint import atomic_write, card_path, load_model
+    from portrait_edge.train.checkpoint import atomic_write, load_model, record_metrics
     from portrait_edge.train.ddp import pick_device
     from portrait_edge.train.data import VALIDATION_SEED_BASE
     from portrait_edge.train.evaluate import evaluate, reader_batches, synthetic_batches, test_seed_base
@@ -102,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.write_card:
         if args.baseline:
             raise PortraitEdgeError("--write-card needs --checkpoint (a baseline has no card)")
-        card["metrics"] = {**(card.get("metrics") or {}), split: record}
-        text = json.dumps(card, indent=2) + "\n"
-        atomic_write(card_path(args.checkpoint), lambda temp: Path(temp).write_text(text))
+        record_metrics(args.checkpoint, split, record)
     return 0
 
 

@@ -51,8 +51,9 @@ def measure_memory(kind: str, path: str, shape: tuple[int, ...], threads: int) -
         return None
 
 
-def _time_variants(runners: dict[str, Any], sample: torch.Tensor, warmup: int, repeats: int,
+def time_variants(runners: dict[str, Any], sample: torch.Tensor, warmup: int, repeats: int,
                    max_seconds: float, rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Each runner warmed up, then timed in `rounds` interleaved rounds (ms: median, p10, p90, min, runs)."""
     plan: dict[str, int] = {}
     for name, runner in runners.items():
         runner.prepare(sample)
@@ -128,7 +129,7 @@ def bench_task(task: TaskSpec, recipe: EdgeRecipe, task_dir: Path, student: Load
             elif row["_kind"] == "tflite":
                 runners[name] = LiteRTRunner(row["_source"], count)
         with torch.no_grad():
-            timings = _time_variants(runners, sample, recipe.bench.warmup, recipe.bench.repeats,
+            timings = time_variants(runners, sample, recipe.bench.warmup, recipe.bench.repeats,
                                      recipe.bench.max_seconds_per_variant)
         for name, timing in timings.items():
             rows[name]["latency"][str(count)] = timing

@@ -138,6 +138,14 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return card
 
 
+def record_metrics(path: str | Path, split: str, record: dict[str, Any]) -> None:
+    """Stores a split's metrics in a checkpoint's card (metrics[split]), atomically."""
+    card = read_card(path)
+    card["metrics"] = {**(card.get("metrics") or {}), split: record}
+    text = json.dumps(card, indent=2) + "\n"
+    atomic_write(card_path(path), lambda temp: Path(temp).write_text(text))
+
+
 def load_checkpoint(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(state_dict, card) from NAME(.safetensors|.json). Tensors are returned as stored (maybe fp16)."""
     from safetensors import SafetensorError

@@ -14,17 +14,22 @@ def task():
     return get_task("facial_shadow")
 
 
+def shadowed_skin(batch) -> torch.Tensor:
+    """HxW bool: the darker half of the face in the batch's first harsh-key render."""
+    harsh = batch.inputs[0, :3]
+    face = batch.extras["face_mask"][0, 0] > 0.5
+    return face & (harsh.mean(0) < harsh.mean(0)[face].median())
+
+
 def test_the_engine_s_targets_brighten_shadowed_skin_with_the_fill_strength(task):
     from portrait_edge.data.pairs import _facial_shadow
 
     strengths = torch.tensor([0.0, 0.25, 0.5, 1.0])
     batch = _facial_shadow([7, 7, 7, 7], 64, "cpu", strength=strengths)  # one scene, four fill strengths
-    harsh = batch.inputs[0, :3]
-    face = batch.extras["face_mask"][0, 0] > 0.5
-    shadowed = face & (harsh.mean(0) < harsh.mean(0)[face].median())  # the darker half of the face
+    shadowed = shadowed_skin(batch)
     brightness = [float(t.mean(0)[shadowed].mean()) for t in batch.target]
     assert brightness == sorted(brightness) and brightness[-1] > brightness[0] + 0.02
-    assert torch.allclose(batch.target[0], harsh, atol=1e-5)  # no fill: the target is the input
+    assert torch.allclose(batch.target[0], batch.inputs[0, :3], atol=1e-5)  # no fill: the target is the input
     assert torch.equal(batch.inputs[:, 3, 0, 0], strengths)  # the strength is the fourth channel
 
 
@@ -65,9 +70,7 @@ def test_the_shipped_models_brighten_shadowed_skin_monotonically_with_the_fill(r
     model = load_checkpoint(shipped_checkpoint("facial_shadow", role), "facial_shadow").model
     strengths = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
     batch = _facial_shadow([11] * 5, 128, "cpu", strength=strengths)
-    harsh = batch.inputs[0, :3]
-    face = batch.extras["face_mask"][0, 0] > 0.5
-    shadowed = face & (harsh.mean(0) < harsh.mean(0)[face].median())
+    shadowed = shadowed_skin(batch)
     with torch.no_grad():
         out = model(batch.inputs).clamp(0, 1)
     brightness = [float(o.mean(0)[shadowed].mean()) for o in out]
