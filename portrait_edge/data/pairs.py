@@ -19,7 +19,7 @@ Per task (images float32 in [0, 1], [N, 3, H, W]; masks [N, 1, H, W] in [0, 1]):
   face_mask, landmarks.
 - parsing: inputs = image, target = CelebAMask-HQ label map [N, H, W] int64.
 - retouch: inputs = image with blemishes (acne, pimples, dark spots, redness, scars), target = clean image,
-  extras blemish_mask; input == target wherever blemish_mask == 0.
+  extras blemish_mask, face_mask; input == target wherever blemish_mask == 0.
 - maskedit: inputs = [source image, one-hot source mask (19), one-hot target mask (19)] (41 ch),
   target = RGB. Even batch indices: reconstruction (target mask = source mask, target = source image).
   Odd indices: the target is rendered exactly: the source identity's appearance (skin, hair colour,
@@ -145,7 +145,7 @@ def _retouch(seeds, size, device) -> Batch:
     materials = dataclasses.replace(prepared.materials, albedo=albedo)
     blemished = develop_image(prepared, materials=materials)
     image = clean * (1 - mask) + blemished * mask
-    return Batch(image, clean, {"blemish_mask": mask})
+    return Batch(image, clean, {"blemish_mask": mask, "face_mask": face_mask(prepared.gbuffer.label)})
 
 
 def _maskedit_batch(seed: int, n: int, size: int, device, first_index: int = 0) -> Batch:

@@ -9,6 +9,11 @@ transposed conv and a 7x7 conv to the output. InstanceNorm as in the paper (the 
 exported to phones; students are `mobile_unet`). With `residual_input` the output corrects the
 input image ("add" or "gain", see encoder_decoder.correct_input; retouching changes little of the photo).
 
+Coarse to fine, as in the paper: `stage="global"` builds G1 alone with its own 7x7 output conv, run on
+the input as given (train it on half-size images first); `stage="full"` (the default) is G1 + G2, and
+`load_stage` starts it from a global-stage checkpoint (G1's weights; G2 and the head start fresh), after
+which both are trained together at full size.
+
 Feature taps (forward_features): G1's decoder outputs (coarse to fine), then G2's output before the head.
 
 Discriminator (`pix2pixhd_discriminator`): `num_scales` PatchGANs on the (input, output) pair at
@@ -24,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from portrait_edge.nn import register_model
-from portrait_edge.nn.encoder_decoder import correct_input, head_channels
+from portrait_edge.nn.encoder_decoder import correct_input, head_channels, zero_init
 
 
 def _norm(channels: int) -> nn.Module:
@@ -82,31 +87,62 @@ class GlobalGenerator(nn.Module):
         return taps
 
 
+STAGES = ("global", "full")
+
+
+def _head(width: int, out_channels: int, identity_start: bool) -> nn.Sequential:
+    conv = nn.Conv2d(width, out_channels, 7)
+    if identity_start:  # a residual generator starts as the identity (the photo unchanged)
+        zero_init(conv)
+    return nn.Sequential(nn.ReflectionPad2d(3), conv)
+
+
 class Pix2PixHDGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 32, global_downsample: int = 4,
                  global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True,
-                 correction: str = "add") -> None:
+                 correction: str = "add", stage: str = "full") -> None:
         super().__init__()
-        self.out_channels, self.residual_input, self.correction = out_channels, residual_input, correction
-        self.size_multiple = 2 ** (global_downsample + 1)
+        if stage not in STAGES:
+            raise ValueError(f"pix2pixHD: stage must be one of {', '.join(STAGES)}, not {stage!r}")
+        self.out_channels, self.residual_input, self.correction, self.stage = out_channels, residual_input, correction, stage
+        head = head_channels(out_channels, residual_input, correction)
         self.global_generator = GlobalGenerator(in_channels, width * 2, global_downsample, global_blocks)
+        if stage == "global":
+            self.size_multiple = 2 ** global_downsample
+            self.global_head = _head(width * 2, head, residual_input)
+            return
+        self.size_multiple = 2 ** (global_downsample + 1)
         self.local_front = nn.Sequential(_conv_block(in_channels, width, 7), _conv_block(width, width * 2, 3, stride=2))
         self.local_blocks = nn.Sequential(*[ResidualBlock(width * 2) for _ in range(local_blocks)])
         self.local_up = _up_block(width * 2, width)
-        self.head = nn.Sequential(nn.ReflectionPad2d(3),
-                                  nn.Conv2d(width, head_channels(out_channels, residual_input, correction), 7))
+        self.head = _head(width, head, residual_input)
+
+    def load_stage(self, state: dict[str, torch.Tensor]) -> int:
+        """Starts the full generator from a global-stage checkpoint's G1; returns the tensors loaded."""
+        prefix = "global_generator."
+        mine = self.state_dict()
+        taken = {k: v for k, v in state.items() if k.startswith(prefix) and k in mine and v.shape == mine[k].shape}
+        if not taken or len(taken) != sum(k.startswith(prefix) for k in mine):
+            raise ValueError("pix2pixHD: the checkpoint's global generator does not fit this one "
+                             "(width, global_downsample and global_blocks must match)")
+        self.load_state_dict({**mine, **{k: v.to(mine[k].dtype) for k, v in taken.items()}})
+        return len(taken)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         height, width = int(x.shape[-2]), int(x.shape[-1])
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"pix2pixHD: input height and width must be multiples of {self.size_multiple}, "
                              f"got {height}x{width}")
-        coarse = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-        taps = self.global_generator(coarse)
-        y = self.local_blocks(self.local_front(x) + taps[-1])
-        y = self.local_up(y)
-        taps.append(y)
-        out = self.head(y)
+        if self.stage == "global":
+            taps = self.global_generator(x)
+            out = self.global_head(taps[-1])
+        else:
+            coarse = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            taps = self.global_generator(coarse)
+            y = self.local_blocks(self.local_front(x) + taps[-1])
+            y = self.local_up(y)
+            taps.append(y)
+            out = self.head(y)
         if self.residual_input:
             out = correct_input(x, out, self.out_channels, self.correction)
         return out, taps
@@ -155,11 +191,12 @@ class MultiscaleDiscriminator(nn.Module):
 @register_model("pix2pixhd_generator")
 def pix2pixhd_generator(in_channels: int, out_channels: int, width: int = 32, global_downsample: int = 4,
                         global_blocks: int = 9, local_blocks: int = 3, residual_input: bool = True,
-                        correction: str = "add") -> Pix2PixHDGenerator:
-    """pix2pixHD global generator + local enhancer. Input H, W must be multiples of 2**(global_downsample+1)."""
+                        correction: str = "add", stage: str = "full") -> Pix2PixHDGenerator:
+    """pix2pixHD global generator + local enhancer (stage "global": G1 alone, trained first at half size).
+    Input H, W must be multiples of 2**(global_downsample+1) (2**global_downsample for the global stage)."""
     return Pix2PixHDGenerator(in_channels, out_channels, width=width, global_downsample=global_downsample,
                               global_blocks=global_blocks, local_blocks=local_blocks, residual_input=residual_input,
-                              correction=correction)
+                              correction=correction, stage=stage)
 
 
 @register_model("pix2pixhd_discriminator")

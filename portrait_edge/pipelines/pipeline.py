@@ -121,7 +121,8 @@ class Pipeline:
         if kind == "rgb":
             edited = image
             for face in ordered:
-                edited = paste_image(face.output, face.square, edited, reference=face.crop)
+                region = self.task.paste_region(framing.to_crop(face.landmarks, face.square, self.size), self.size)
+                edited = paste_image(face.output, face.square, edited, region=region, reference=face.crop)
             return {"image": edited}
         if kind == "normals":
             normals, mask = np.zeros((height, width, 3), np.float32), np.zeros((height, width), bool)

@@ -161,6 +161,11 @@ class TaskSpec:
                                     f"{', '.join(g.name for g in self.inputs)})")
         return image
 
+    def paste_region(self, landmarks: np.ndarray, size: int) -> np.ndarray | None:
+        """Image tasks: where the result may change the photo, S x S in [0, 1] over the crop (landmarks
+        in the crop's pixels); None: the whole framing (feathered at its edges)."""
+        return None
+
     def synthesize(self, image: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
         """This task's kind of input made from a clean photo (HxWx3 uint8, Face Mesh landmarks in its
         pixels), the photo itself being the ground truth: e.g. a shadow drawn over the face. The Space
@@ -185,8 +190,13 @@ class ImageToImageTask(TaskSpec):
         return output.float().clamp(0, 1)
 
     def extra_loss_terms(self, recipe, teacher) -> list:
-        if not recipe.loss.perceptual:
-            return []
-        from portrait_edge.train.perceptual import PerceptualLoss, load_backbone
+        terms: list = []
+        if recipe.loss.perceptual:
+            from portrait_edge.train.perceptual import PerceptualLoss, load_backbone
 
-        return [PerceptualLoss(load_backbone(recipe.loss.perceptual_backbone), recipe.loss.perceptual)]
+            terms.append(PerceptualLoss(load_backbone(recipe.loss.perceptual_backbone), recipe.loss.perceptual))
+        if recipe.adversarial.weight:
+            from portrait_edge.train.adversarial import build_adversarial_term
+
+            terms.append(build_adversarial_term(recipe, self.in_channels, self.out_channels))
+        return terms

@@ -81,6 +81,18 @@ class DistillSection:
 
 
 @dataclass
+class AdversarialSection:
+    """pix2pixHD's GAN terms (portrait_edge.train.adversarial), for image tasks; off while weight is 0."""
+    weight: float = 0.0  # LSGAN generator loss
+    feature_matching: float = 10.0  # discriminator feature-matching loss (lambda 10 in pix2pixHD)
+    num_scales: int = 3  # PatchGANs at 100 / 50 / 25 % of the image
+    width: int = 64
+    layers: int = 3
+    lr: float = 2.0e-4  # the discriminator's own Adam (betas 0.5, 0.999)
+    init: str | None = None  # start from a run's discriminator (a checkpoint path: its .discriminator.safetensors)
+
+
+@dataclass
 class EvalSection:
     every: int = 0  # evaluate every N steps on the validation seeds (0: only at the end)
     n: int = 32  # samples for the periodic and the final evaluation
@@ -103,6 +115,7 @@ class Recipe:
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     loss: LossSection = field(default_factory=LossSection)
     distill: DistillSection = field(default_factory=DistillSection)
+    adversarial: AdversarialSection = field(default_factory=AdversarialSection)
     eval: EvalSection = field(default_factory=EvalSection)
     amp: str = "auto"  # auto: bf16 on CUDA when supported, else fp16 + GradScaler; off on CPU
     checkpoint_every: int = 100
@@ -196,6 +209,10 @@ class Recipe:
             raise bad(f"loss.output_distill_kind must be auto, kl, cwd or l1, not {self.loss.output_distill_kind!r}")
         if self.loss.perceptual and not self.loss.perceptual_backbone:
             raise bad("loss.perceptual needs loss.perceptual_backbone (a checkpoint path or vgg19)")
+        if self.adversarial.weight < 0 or self.adversarial.num_scales < 1:
+            raise bad("adversarial.weight must be >= 0 and adversarial.num_scales >= 1")
+        if self.adversarial.init and not self.adversarial.weight:
+            raise bad("adversarial.init needs adversarial.weight > 0 (the discriminator is only used by the GAN loss)")
         if self.loss.temperature <= 0:
             raise bad(f"loss.temperature must be positive, got {self.loss.temperature}")
         if self.ship_dtype not in ("float32", "float16", "bfloat16"):
@@ -234,7 +251,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 _SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection, "loss": LossSection,
-             "distill": DistillSection, "eval": EvalSection}
+             "distill": DistillSection, "adversarial": AdversarialSection, "eval": EvalSection}
 
 
 def recipe_from_dict(values: dict[str, Any], source_path: str | None = None) -> Recipe:
@@ -254,7 +271,8 @@ def recipe_from_dict(values: dict[str, Any], source_path: str | None = None) -> 
 
 def _coerce_numbers(recipe: Recipe) -> None:
     """YAML reads 1e-3 as a string; make numeric fields numbers, with a clear error when they are not."""
-    for section in (recipe, recipe.optimizer, recipe.loss, recipe.eval, recipe.data, *recipe.data.mix, recipe.distill):
+    for section in (recipe, recipe.optimizer, recipe.loss, recipe.eval, recipe.data, *recipe.data.mix, recipe.distill,
+                    recipe.adversarial):
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")

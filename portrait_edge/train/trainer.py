@@ -115,6 +115,14 @@ def _load_init(model: nn.Module, path: str, task: TaskSpec, arch: str, arch_kwar
     if found[:2] != (task.id, arch):
         raise PortraitEdgeError(f"model.init {path} holds {found[1]!r} {found[2]} for task {found[0]!r}; "
                                 f"the recipe builds {arch!r} {arch_kwargs} for {task.id!r}")
+    stages = (found[2].get("stage", "full"), arch_kwargs.get("stage", "full"))
+    if hasattr(model, "load_stage") and stages[0] != stages[1]:
+        try:  # coarse to fine (pix2pixHD): the full generator starts from the global stage's weights
+            loaded = model.load_stage(state)
+        except ValueError as error:
+            raise PortraitEdgeError(f"model.init {path}: {error}") from None
+        print(f"model.init: {loaded} tensors of the {stages[0]} stage from {path}", file=sys.stderr)
+        return
     reference = model.state_dict()
     if set(state) != set(reference) or any(state[k].shape != reference[k].shape for k in state):
         raise PortraitEdgeError(f"model.init {path}: its tensors do not match the model's "
@@ -200,6 +208,9 @@ class Trainer:
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
             self.wrapped = DistributedDataParallel(self.bundle, device_ids=ids)
         self.extra_terms = extra_terms_for(self.task, recipe, self.teacher)
+        for term in self.extra_terms:
+            if hasattr(term, "to"):
+                term.to(self.device)
         parameters = list(self.bundle.parameters())
         for term in self.extra_terms:
             if hasattr(term, "parameters"):
@@ -317,6 +328,9 @@ class Trainer:
                 }
                 atomic_write(resume_path(target), lambda temp: torch.save(state, temp))
             save_checkpoint(target, self.model, self._card(metrics))
+            for term in self.extra_terms:
+                if hasattr(term, "save_companion"):  # e.g. a GAN's discriminator, for students to train against
+                    term.save_companion(target)
         ddp.barrier(self.context)
         return target
 

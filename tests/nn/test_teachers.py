@@ -53,3 +53,24 @@ def test_multiscale_discriminator():
     assert outputs[0][-1].shape[-1] > outputs[1][-1].shape[-1] > outputs[2][-1].shape[-1]
     with pytest.raises(ValueError):
         create_model("pix2pixhd_discriminator", in_channels=6, out_channels=3)
+
+
+def test_pix2pixhd_coarse_to_fine_stages():
+    kwargs = {"width": 4, "global_downsample": 2, "global_blocks": 1, "local_blocks": 1}
+    coarse = create_model("pix2pixhd_generator", in_channels=3, out_channels=3, stage="global", **kwargs).eval()
+    x = torch.rand(1, 3, 16, 16)  # the global stage runs on the half-size image itself: multiples of 4
+    with torch.no_grad():
+        assert torch.equal(coarse(x), x)  # residual generators start as the identity
+    assert not any(name.startswith(("local_", "head.")) for name in coarse.state_dict())
+    for p in coarse.parameters():
+        nn.init.normal_(p)
+    full = create_model("pix2pixhd_generator", in_channels=3, out_channels=3, **kwargs)
+    assert full.load_stage(coarse.state_dict()) == sum(k.startswith("global_generator.") for k in full.state_dict())
+    for key, value in coarse.state_dict().items():
+        if key.startswith("global_generator."):
+            assert torch.equal(full.state_dict()[key], value)
+    wider = create_model("pix2pixhd_generator", in_channels=3, out_channels=3, stage="global", **{**kwargs, "width": 8})
+    with pytest.raises(ValueError, match="does not fit"):
+        full.load_stage(wider.state_dict())
+    with pytest.raises(ValueError, match="stage"):
+        create_model("pix2pixhd_generator", in_channels=3, out_channels=3, stage="local", **kwargs)
