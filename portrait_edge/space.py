@@ -264,6 +264,9 @@ def build_app(examples_dir: Path | None = None):
                                        for name in ("teacher (PyTorch fp32)", "student (PyTorch fp32)", "student int8 (phone runtime)")]
                         seen = gr.Image(label=f"the photo with {task.synthesizes}, as the models saw it",
                                         interactive=False, visible=bool(task.synthesizes))
+                        compare = ([gr.ImageSlider(label="before | after: the photo the models saw | student int8 "
+                                                         "(drag the handle)", interactive=False, type="numpy")]
+                                   if task.before_after else [])
                         summary = gr.Markdown()
                 gr.Examples([[str(p)] for p in examples], inputs=[photo])
 
@@ -274,12 +277,14 @@ def build_app(examples_dir: Path | None = None):
                     synthesize = controls[n_lights + len(option_names):]
                     seed = int(synthesize[1] or 0) if synthesize and synthesize[0] else None
                     try:
-                        return demo.run(image, runtime_name, classes, light, options, seed)
+                        views = demo.run(image, runtime_name, classes, light, options, seed)
                     except PortraitEdgeError as error:
                         raise gr.Error(str(error)) from None
+                    return (*views, (views[3], views[2])) if demo.task.before_after else views
 
                 button.click(handler, inputs=[photo, runtime, shown, *lights, *sliders.values(), *synthesize],
-                             outputs=[*outputs, seen, summary], api_name=f"run_{task.id}", concurrency_limit=CONCURRENCY)
+                             outputs=[*outputs, seen, summary, *compare], api_name=f"run_{task.id}",
+                             concurrency_limit=CONCURRENCY)
         with gr.Tab("Summary"):
             if not tasks:
                 gr.Markdown("No task has shipped weights yet.")

@@ -45,14 +45,21 @@ def run(args: argparse.Namespace) -> int:
         skipped = [t for t in candidates if t not in shipped]
         if skipped:
             print(f"no shipped student for: {', '.join(skipped)} (skipped)")
+        from portrait_edge.edge.recipe import load_recipe
+
         for task_id in shipped:
-            job = make_job(task_id, args.build_dir)
-            job.export(rebuild=args.rebuild)
-            verified = job.verify(rebuild=args.rebuild)
-            failed |= not verified["all_passed"]
-            job.bench(memory=not args.no_memory, rebuild=args.rebuild)
+            main = load_recipe(task_id).resolution
+            for size in load_recipe(task_id).resolutions():  # e.g. retouch at 256 and at 512
+                job = make_job(task_id, args.build_dir, resolution=None if size == main else size)
+                job.export(rebuild=args.rebuild)
+                verified = job.verify(rebuild=args.rebuild)
+                failed |= not verified["all_passed"]
+                job.bench(memory=not args.no_memory, rebuild=args.rebuild)
         wanted = shipped
-    dirs = [d for d in built_task_dirs(args.build_dir) if wanted is None or d.name in wanted]
+    from portrait_edge.edge.artifacts import EXPORT_JSON, read_json
+
+    dirs = [d for d in built_task_dirs(args.build_dir)
+            if wanted is None or read_json(d / EXPORT_JSON, "export manifest")["task"] in wanted]
     if not dirs:
         raise PortraitEdgeError(f"no exported tasks in {args.build_dir}: run `portrait-edge export` or `report --all`")
     report = write_report(dirs, Path(args.out))

@@ -27,8 +27,15 @@ VERIFY_JSON = "verify.json"
 BENCH_JSON = "bench.json"
 
 
-def task_dir(build_dir: Path | str, task_id: str) -> Path:
-    return Path(build_dir) / task_id
+def target_name(task_id: str, resolution: int | None = None, main_resolution: int | None = None) -> str:
+    """The name of a task built at one input size, used for its build folder and its bundle folder: the
+    task id at the recipe's main resolution, <task>_<px> at one of its more_resolutions (retouch_512)."""
+    return task_id if resolution is None or resolution == main_resolution else f"{task_id}_{resolution}"
+
+
+def task_dir(build_dir: Path | str, target: str) -> Path:
+    """A target's build folder (target: a task id, or target_name's <task>_<px>)."""
+    return Path(build_dir) / target
 
 
 def portable_path(path: Path | str) -> str:

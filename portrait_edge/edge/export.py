@@ -85,7 +85,7 @@ def quantize_student(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Modul
 
 def export_task(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Module, out_dir: Path, data: TaskData,
                 source: dict[str, Any], formats: tuple[str, ...] | None = None, qat: str | None = None,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
+                log: Callable[[str], None] = print, target: str | None = None) -> dict[str, Any]:
     """Writes every variant into out_dir and out_dir/export.json; returns the manifest."""
     from portrait_edge.edge import export_coreml, export_executorch, export_litert
     from portrait_edge.edge.quantize import save_quantized
@@ -102,7 +102,7 @@ def export_task(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Module, ou
     wanted = [(f, p) for f, p in recipe.variants() if formats is None or f in formats]
     variants: list[dict[str, Any]] = []
     manifest: dict[str, Any] = {
-        "task": task.id, "role": "student", "resolution": size, "source": source,
+        "task": task.id, "target": target or task.id, "role": "student", "resolution": size, "source": source,
         "recipe_fingerprint": recipe.export_fingerprint(),
         "input": {"channels": [{"name": g.name, "channels": g.channels, "kind": g.kind, "range": list(g.value_range),
                                 "description": g.description} for g in task.inputs],

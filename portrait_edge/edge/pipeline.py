@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from portrait_edge.edge.artifacts import BENCH_JSON, DEFAULT_BUILD_DIR, EXPORT_JSON, VERIFY_JSON, read_json, task_dir
+from portrait_edge.edge.artifacts import (BENCH_JSON, DEFAULT_BUILD_DIR, EXPORT_JSON, VERIFY_JSON, read_json, target_name,
+                                          task_dir)
 from portrait_edge.edge.models import LoadedModel, has_shipped, load_role
 from portrait_edge.edge.recipe import EdgeRecipe, load_recipe
 from portrait_edge.edge.taskdata import TaskData
@@ -26,12 +27,13 @@ class TaskJob:
     use_teacher: bool = True
     data: TaskData | None = None
     log: Callable[[str], None] = print
+    target: str = ""  # build folder name: the task id, or <task>_<px> at one of the recipe's more_resolutions
     _student: LoadedModel | None = field(default=None, repr=False)
     _teacher: LoadedModel | None = field(default=None, repr=False)
 
     @property
     def dir(self) -> Path:
-        return task_dir(self.build_dir, self.task.id)
+        return task_dir(self.build_dir, self.target or self.task.id)
 
     def student(self) -> LoadedModel:
         if self._student is None:
@@ -83,11 +85,11 @@ class TaskJob:
 
         self.student()  # a missing or bad checkpoint fails before any work
         if not rebuild and formats is None and qat is None and self.export_is_current():
-            self.log(f"{self.task.id}: export is current ({self.dir / EXPORT_JSON})")
+            self.log(f"{self.dir.name}: export is current ({self.dir / EXPORT_JSON})")
             return read_json(self.dir / EXPORT_JSON)
-        self.log(f"{self.task.id}: exporting to {self.dir}")
+        self.log(f"{self.dir.name}: exporting to {self.dir}")
         return export_task(self.task, self.recipe, self.student().model, self.dir, self.task_data(), self.source(),
-                           formats=formats, qat=qat, log=self.log)
+                           formats=formats, qat=qat, log=self.log, target=self.dir.name)
 
     def _newer(self, result: str) -> bool:
         path, manifest = self.dir / result, self.dir / EXPORT_JSON
@@ -98,10 +100,10 @@ class TaskJob:
 
         self.student()
         if not rebuild and self._newer(VERIFY_JSON):
-            self.log(f"{self.task.id}: verify is current")
+            self.log(f"{self.dir.name}: verify is current")
             return read_json(self.dir / VERIFY_JSON)
         count = samples or self.recipe.test.samples
-        self.log(f"{self.task.id}: verifying on {count} test samples")
+        self.log(f"{self.dir.name}: verifying on {count} test samples")
         batches = self.task_data().test_batches(count, self.recipe.test.batch)
         teacher = self.teacher()
         return verify_task(self.task, self.recipe, self.dir, self.student().model, batches,
@@ -112,29 +114,40 @@ class TaskJob:
 
         self.student()
         if not rebuild and self._newer(BENCH_JSON):
-            self.log(f"{self.task.id}: bench is current")
+            self.log(f"{self.dir.name}: bench is current")
             return read_json(self.dir / BENCH_JSON)
-        self.log(f"{self.task.id}: benchmarking")
+        self.log(f"{self.dir.name}: benchmarking")
         return bench_task(self.task, self.recipe, self.dir, self.student(), self.teacher(), threads, memory, self.log)
 
 
 def make_job(task_id: str, build_dir: Path | str | None = None, checkpoint: str | None = None,
              teacher_checkpoint: str | None = None, recipe_path: str | None = None, use_teacher: bool = True,
              resolution: int | None = None, log: Callable[[str], None] = print) -> TaskJob:
+    """The edge stages of a task at the recipe's resolution, or at `resolution` (then built in its own
+    folder, <task>_<px>, so the files of every size sit side by side)."""
     task = get_task(task_id)
     recipe = load_recipe(task_id, recipe_path)
+    target = target_name(task_id, resolution, recipe.resolution)
     if resolution is not None:
         if resolution % 32:
             raise PortraitEdgeError(f"--resolution must be a multiple of 32, got {resolution}")
         recipe = recipe.with_overrides(resolution=resolution)
     return TaskJob(task, recipe, Path(build_dir) if build_dir else DEFAULT_BUILD_DIR,
                    Path(checkpoint) if checkpoint else None, Path(teacher_checkpoint) if teacher_checkpoint else None,
-                   use_teacher, log=log)
+                   use_teacher, log=log, target=target)
 
 
 def built_task_dirs(build_dir: Path | str) -> list[Path]:
-    """Task folders in a build folder that hold an export.json, in registry order."""
+    """Target folders in a build folder that hold an export.json, in registry order, each task's main
+    size first, then its other sizes (<task>_<px>) from small to large."""
     from portrait_edge.tasks import task_ids
 
     build_dir = Path(build_dir)
-    return [build_dir / t for t in task_ids() if (build_dir / t / EXPORT_JSON).is_file()]
+    found = []
+    for task_id in task_ids():
+        sizes = sorted(int(p.name.rsplit("_", 1)[1]) for p in build_dir.glob(f"{task_id}_*")
+                       if p.name.rsplit("_", 1)[1].isdigit() and p.name.rsplit("_", 1)[0] == task_id)
+        for name in (task_id, *(f"{task_id}_{size}" for size in sizes)):
+            if (build_dir / name / EXPORT_JSON).is_file():
+                found.append(build_dir / name)
+    return found

@@ -71,6 +71,7 @@ class Bench:
 class EdgeRecipe:
     task: str
     resolution: int = 256
+    more_resolutions: tuple[int, ...] = ()  # also exported, verified, benchmarked and bundled at these sizes
     formats: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(KNOWN_PRECISIONS))
     calibration: Calibration = field(default_factory=Calibration)
     test: TestSplit = field(default_factory=TestSplit)
@@ -83,6 +84,10 @@ class EdgeRecipe:
     coreml_minimum_target: str = "iOS17"
     bundle_android: tuple[str, ...] = ("litert_int8", "litert_fp32", "executorch_int8", "executorch_fp32")
     bundle_ios: tuple[str, ...] = ("coreml_fp16", "coreml_pal6")
+
+    def resolutions(self) -> list[int]:
+        """Every input size the task is built at: the main one first."""
+        return [self.resolution, *(r for r in self.more_resolutions if r != self.resolution)]
 
     def variants(self) -> list[tuple[str, str]]:
         """(format, precision) pairs in report order."""
@@ -149,6 +154,11 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> EdgeRecipe:
     unknown = set(data) - known
     if unknown:
         raise PortraitEdgeError(f"{where}: unknown keys {sorted(unknown)}")
+    if "more_resolutions" in data:
+        sizes = data.pop("more_resolutions") or []
+        if not isinstance(sizes, list) or not all(isinstance(r, int) and r > 0 and r % 32 == 0 for r in sizes):
+            raise PortraitEdgeError(f"{where}: more_resolutions must be a list of sizes that are multiples of 32")
+        kwargs["more_resolutions"] = tuple(sizes)
     recipe = EdgeRecipe(**data, **kwargs)
     if recipe.qat.when not in ("never", "over_tolerance", "always"):
         raise PortraitEdgeError(f"{where}: qat.when must be never, over_tolerance or always")

@@ -87,7 +87,7 @@ class Pipeline:
                                      "networks need a visible, roughly frontal face)")
         results = [self._one_face(image, points, options, timings) for points in found]
         started = time.perf_counter()
-        out = self._paste(image, results)
+        out = self._paste(image, results, options)
         timings["paste"] = _ms(started)
         timings["total"] = sum(timings.values())
         return PipelineResult(self.task.id, results[0].face_box, results, {k: round(v, 2) for k, v in timings.items()},
@@ -107,7 +107,7 @@ class Pipeline:
         timings["model"] += _ms(started)
         return FaceResult(box, square, landmarks, output, pixels)
 
-    def _paste(self, image: np.ndarray, results: list[FaceResult]) -> dict[str, Any]:
+    def _paste(self, image: np.ndarray, results: list[FaceResult], options: dict[str, Any]) -> dict[str, Any]:
         """Every face's output onto the photo, smallest face first (the largest wins where they overlap)."""
         kind = self.task.output.kind
         height, width = image.shape[:2]
@@ -121,7 +121,8 @@ class Pipeline:
         if kind == "rgb":
             edited = image
             for face in ordered:
-                region = self.task.paste_region(framing.to_crop(face.landmarks, face.square, self.size), self.size)
+                region = self.task.paste_region(framing.to_crop(face.landmarks, face.square, self.size), self.size,
+                                                options)
                 edited = paste_image(face.output, face.square, edited, region=region, reference=face.crop)
             return {"image": edited}
         if kind == "normals":

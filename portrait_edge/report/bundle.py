@@ -76,7 +76,7 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
     accuracy = {r["variant"]: {"vs_gt": r["vs_gt"].get(metric), "drop": r.get("drop"), "simulated": r.get("simulated")}
                 for r in verify["rows"] if metric and r.get("vs_gt")}
     meta = {
-        "task": export["task"], "role": "student", "platform": platform, "portrait_edge_version": __version__,
+        "task": export["task"], "target": export.get("target") or export["task"], "role": "student", "platform": platform, "portrait_edge_version": __version__,
         "input": {**export["input"], "normalisation": NORMALISATION},
         "framing": framing.describe(int(export["resolution"])),
         "converters": {tool: (export.get("versions") or {}).get(tool) for tool in ("executorch", "ai-edge-litert", "coremltools")},
@@ -145,11 +145,12 @@ def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRe
         if not entries:
             continue
         task_id = export["task"]
-        out = staging / task_id
+        target = export.get("target") or task_id  # retouch, or retouch_512 for its 512 px files
+        out = staging / target
         out.mkdir()
         files = []
         for entry in entries:
-            name = _bundled_name(task_id, entry["format"], entry["precision"])
+            name = _bundled_name(target, entry["format"], entry["precision"])
             source = task_dir / entry["file"]
             if source.is_dir():  # plain copies: the bundle's files get the usual permissions
                 shutil.copytree(source, out / name, copy_function=shutil.copyfile)
@@ -181,10 +182,10 @@ def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRe
         if card is not None:  # the source checkpoint's model card (data, licences, limits, metrics)
             shutil.copyfile(card, out / "MODEL_CARD.md")
         write_json_atomic(out / "metadata.json", meta)
-        snippet = (out / f"{camel(task_id)}Example.kt", kotlin(meta)) if platform == "android" else \
-                  (out / f"{camel(task_id)}Example.swift", swift(meta))
+        snippet = (out / f"{camel(target)}Example.kt", kotlin(meta)) if platform == "android" else \
+                  (out / f"{camel(target)}Example.swift", swift(meta))
         snippet[0].write_text(snippet[1])
-        names.append(task_id)
+        names.append(target)
     (staging / "README.md").write_text(_readme(platform, names))
     write_json_atomic(staging / MANIFEST, _manifest(staging))
     return names

@@ -30,6 +30,7 @@ def task_records(task_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     verify = read_json(task_dir / VERIFY_JSON, "verify result") if (task_dir / VERIFY_JSON).is_file() else None
     bench = read_json(task_dir / BENCH_JSON, "bench result") if (task_dir / BENCH_JSON).is_file() else None
     task_id = export["task"]
+    target = export.get("target") or task_id
     by_variant: dict[str, dict[str, Any]] = {}
     files = {v["id"]: v for v in export["variants"]}
     for row in (bench or {}).get("rows", []):
@@ -47,7 +48,7 @@ def task_records(task_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         role = b.get("role") or v.get("role") or ("teacher" if variant_id.startswith("teacher") else "student")
         latency = {t: x["median_ms"] for t, x in (b.get("latency") or {}).items()}
         record = {
-            "task": task_id, "variant": variant_id, "role": role, "format": fmt, "precision": precision,
+            "task": task_id, "target": target, "variant": variant_id, "role": role, "format": fmt, "precision": precision,
             "runtime": v.get("runtime") or b.get("runtime") or f.get("runtime"),
             "file": f.get("file") or b.get("file") or v.get("file"),
             "params": b.get("params"), "macs": b.get("macs"),
@@ -73,7 +74,7 @@ def task_records(task_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             record["io"] = {"inputs": f["details"]["inputs"], "outputs": f["details"]["outputs"]}
         records.append(record)
     summary = {
-        "task": task_id, "resolution": export["resolution"], "primary_metric": (verify or {}).get("primary_metric"),
+        "task": task_id, "target": target, "resolution": export["resolution"], "primary_metric": (verify or {}).get("primary_metric"),
         "higher_is_better": (verify or {}).get("higher_is_better", True),
         "test_samples": (verify or {}).get("test_samples"), "tolerances": (verify or {}).get("tolerances"),
         "quantization": export.get("quantization"), "source": export.get("source"),
@@ -137,7 +138,7 @@ def _metric_cell(record: dict[str, Any], key: str, metric: str, scale: float) ->
 
 
 def _task_markdown(summary: dict[str, Any], records: list[dict[str, Any]], plots: list[Path], out_dir: Path) -> list[str]:
-    task_id, metric = summary["task"], summary.get("primary_metric") or ""
+    task_id, metric = summary.get("target") or summary["task"], summary.get("primary_metric") or ""
     # Metrics in [0, 1] (mIoU, F1, SSIM) are shown in points (x100), like public reports.
     fraction = metric in ("miou", "mean_f1", "ssim", "pixel_accuracy") or metric.startswith("within")
     scale, unit = (100.0, " (points, x100)") if fraction else (1.0, "")
@@ -277,7 +278,7 @@ def write_report(task_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         if not (Path(task_dir) / EXPORT_JSON).is_file():
             raise PortraitEdgeError(f"{task_dir} has no {EXPORT_JSON}: run `portrait-edge export` first")
         summary, records = task_records(Path(task_dir))
-        plots = write_plots(summary["task"], summary["primary_metric"] or "", records, out_dir) if summary["primary_metric"] else []
+        plots = write_plots(summary.get("target") or summary["task"], summary["primary_metric"] or "", records, out_dir) if summary["primary_metric"] else []
         summary["plots"] = [p.name for p in plots]
         summaries.append(summary)
         all_records += records
@@ -287,13 +288,13 @@ def write_report(task_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     first = summaries[0]
     cpu = next((s["cpu"] for s in summaries if s.get("cpu")), None)
     header = ["# portrait-edge: quantization accuracy report", "",
-              f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} for: {', '.join(s['task'] for s in summaries)}.", ""]
+              f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} for: {', '.join(s['target'] for s in summaries)}.", ""]
     header += ["| task | LiteRT int8 latency, 2 threads (ms) | x faster than teacher | primary metric: fp32 -> LiteRT int8 | all checks |",
                "|---|---:|---:|---|---|"]
     for s in summaries:
         g, m = s.get("goals") or {}, s.get("primary_metric")
         acc = (f"{m}: {g[f'pytorch_fp32_{m}']:.4f} -> {g[f'litert_int8_{m}']:.4f}" if f"litert_int8_{m}" in g else "–")
-        header.append(f"| {s['task']} | {_fmt(g.get('litert_int8_ms_2_threads'))} | {_fmt(g.get('speedup_vs_teacher_2_threads'), 1)} | "
+        header.append(f"| {s['target']} | {_fmt(g.get('litert_int8_ms_2_threads'))} | {_fmt(g.get('speedup_vs_teacher_2_threads'), 1)} | "
                       f"{acc} | {'pass' if s.get('all_passed') else ('not verified' if s.get('all_passed') is None else '**FAIL**')} |")
     header.append("")
     footer = ["## How this was measured", ""]
@@ -303,9 +304,9 @@ def write_report(task_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
                    + (f" ({cpu['note']})" if cpu.get("note") else "") + ". int8 kernels (VNNI) can exceed the fp32 peak in ops/s.",
                    "- Latency: batch 1, invoke only (input already set), warm-up then interleaved rounds; median reported "
                    "(p10/p90 in report.json). Load average before/after: "
-                   + "; ".join(f"{s['task']} {s['load_average']['before']} / {s['load_average']['after']}" for s in summaries)
+                   + "; ".join(f"{s['target']} {s['load_average']['before']} / {s['load_average']['after']}" for s in summaries)
                    + " (other work on this shared machine inflates latencies; ratios within a run hold better).",
-                   "- Peak memory: " + "; ".join(f"{s['task']}: {(s.get('bench_settings') or {}).get('memory', 'not measured')}"
+                   "- Peak memory: " + "; ".join(f"{s['target']}: {(s.get('bench_settings') or {}).get('memory', 'not measured')}"
                                                  for s in summaries) + "."]
     footer += ["- MACs: torch.utils.flop_counter (convolutions and matmuls; FLOPs / 2).",
                "- Accuracy: the task's metric accumulators on the synthetic test split; 'vs teacher' takes the teacher's "

@@ -94,7 +94,7 @@ PASTE_BACK = ("The app pastes the crop back onto the photo as metadata.json \"fr
 
 
 def kotlin(meta: dict[str, Any]) -> str:
-    task, name = meta["task"], _camel(meta["task"])
+    task, name = meta["task"], _camel(meta.get("target") or meta["task"])
     tfl = _file(meta, "litert", "int8") or _file(meta, "litert", "fp32")
     pte = _file(meta, "executorch", "int8") or _file(meta, "executorch", "fp32")
     _, c, h, w = meta["input"]["shape_nchw"]
@@ -410,7 +410,7 @@ def swift(meta: dict[str, Any]) -> str:
     load = ["        landmarkChannels = try LandmarkChannels()  // reads the mesh once"] if landmarks else []
     lines += [
         "/// Create once and reuse: loading the compiled model is the slow part.",
-        f"final class {_camel(task)}Model {{",
+        f"final class {_camel(meta.get('target') or task)}Model {{",
         "    private let model: MLModel",
         *(["    private let landmarkChannels: LandmarkChannels"] if landmarks else []),
         "",

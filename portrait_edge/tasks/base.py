@@ -151,6 +151,8 @@ class TaskSpec:
     pipeline_options: Mapping[str, PipelineOption] = {}
     # what `synthesize` adds to a clean photo ("a shadow"); "" when the task cannot make its own input
     synthesizes: str = ""
+    # the Space shows the phone student's result against the photo it edited with a before/after slider
+    before_after: bool = False
 
     def pipeline_inputs(self, image: torch.Tensor, landmarks: np.ndarray, options: dict[str, Any]) -> torch.Tensor:
         """The model input for one framed face: image [1, 3, S, S] in [0, 1], its refined Face Mesh
@@ -161,9 +163,10 @@ class TaskSpec:
                                     f"{', '.join(g.name for g in self.inputs)})")
         return image
 
-    def paste_region(self, landmarks: np.ndarray, size: int) -> np.ndarray | None:
-        """Image tasks: where the result may change the photo, S x S in [0, 1] over the crop (landmarks
-        in the crop's pixels); None: the whole framing (feathered at its edges)."""
+    def paste_region(self, landmarks: np.ndarray, size: int, options: dict[str, Any]) -> np.ndarray | None:
+        """Image tasks: where and how much the result may change the photo, S x S in [0, 1] over the crop
+        (landmarks in the crop's pixels, the caller's options); None: the whole framing (feathered at its
+        edges)."""
         return None
 
     def synthesize(self, image: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:

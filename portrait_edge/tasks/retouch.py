@@ -18,11 +18,15 @@ hair, clothes or background, whatever the network does there.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
+from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.tasks import register
-from portrait_edge.tasks.base import Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig, masked_l1
+from portrait_edge.tasks.base import (Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig, PipelineOption,
+                                      masked_l1)
 
 BLEMISH_WEIGHT = 1.0
 CHANGED = 2 / 255  # before/after datasets without masks: a pixel is retouched where the two differ by more
@@ -59,6 +63,17 @@ class RetouchMetrics:
         return self.metrics.compute()
 
 
+def retouch_strength(value: Any) -> float:
+    """How much of the retouch a caller wants (0 = the photo unchanged, 1 = all), or a one-line error."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        raise PortraitEdgeError(f"strength must be a number between 0 and 1, not {value!r}") from None
+    if not 0.0 <= strength <= 1.0:
+        raise PortraitEdgeError(f"strength must be between 0 (photo unchanged) and 1 (full retouch), not {strength:g}")
+    return strength
+
+
 class RetouchTask(ImageToImageTask):
     id = "retouch"
     title = "Blemish retouching"
@@ -69,6 +84,8 @@ class RetouchTask(ImageToImageTask):
                                                   "correction": "add"})
     student = ModelConfig("mobile_unet", {"width": 12, "upsample": "bilinear", "residual_input": True})
     synthesizes = "blemishes"
+    before_after = True
+    pipeline_options = {"strength": PipelineOption("how much of the retouch is applied (0: none, 1: all)", 1.0, 0.0, 1.0)}
 
     def loss(self, prediction: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         blemish = with_masks(batch).extras["blemish_mask"].float()
@@ -86,8 +103,9 @@ class RetouchTask(ImageToImageTask):
         out, _ = blemish_composites(photo, points, [seed])
         return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
-    def paste_region(self, landmarks: np.ndarray, size: int) -> np.ndarray:
-        """The face in the crop (S x S in [0, 1]): the Face Mesh surface, grown and feathered."""
+    def paste_region(self, landmarks: np.ndarray, size: int, options: dict[str, Any]) -> np.ndarray:
+        """The face in the crop (S x S in [0, 1]): the Face Mesh surface, grown and feathered, times the
+        retouch strength."""
         import torch.nn.functional as F
 
         from portrait_edge.data.real_pairs import face_labels
@@ -96,7 +114,7 @@ class RetouchTask(ImageToImageTask):
         grow = max(1, int(round(PASTE_GROW * size)))
         face = F.max_pool2d(face, 2 * grow + 1, stride=1, padding=grow)
         face = F.avg_pool2d(face, 2 * grow + 1, stride=1, padding=grow, count_include_pad=False)
-        return face[0, 0].numpy()
+        return face[0, 0].numpy() * retouch_strength(options.get("strength", 1.0))
 
 
 register(RetouchTask())

@@ -31,3 +31,23 @@ def test_recipe_of_another_task_is_refused(tmp_path):
     path.write_text("task: shadow\n")
     with pytest.raises(PortraitEdgeError, match="not 'parsing'"):
         load_recipe("parsing", path)
+
+
+def test_more_resolutions_build_in_their_own_folders(tmp_path):
+    from portrait_edge.edge.artifacts import EXPORT_JSON
+    from portrait_edge.edge.pipeline import built_task_dirs, make_job
+    from portrait_edge.edge.recipe import parse_recipe
+
+    recipe = parse_recipe({"task": "retouch", "resolution": 256, "more_resolutions": [512]})
+    assert recipe.resolutions() == [256, 512]
+    for bad in ([500], "512", [0]):
+        with pytest.raises(PortraitEdgeError, match="more_resolutions"):
+            parse_recipe({"task": "retouch", "more_resolutions": bad})
+    assert make_job("parsing", tmp_path).dir == tmp_path / "parsing"
+    assert make_job("parsing", tmp_path, resolution=256).dir == tmp_path / "parsing"  # the recipe's own size
+    job = make_job("parsing", tmp_path, resolution=512)
+    assert job.dir == tmp_path / "parsing_512" and job.recipe.resolution == 512
+    for name in ("parsing_512", "parsing", "parsing_1024", "parsing_x", "normals"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / EXPORT_JSON).write_text("{}")
+    assert [p.name for p in built_task_dirs(tmp_path)] == ["normals", "parsing", "parsing_512", "parsing_1024"]

@@ -154,3 +154,23 @@ def test_bundle_check_gives_a_verdict_on_damaged_manifests_and_stray_files(bundl
     with pytest.raises(PortraitEdgeError, match=message) as info:
         check_bundle(copy)
     assert "\n" not in str(info.value)
+
+
+def test_a_task_built_at_a_second_size_gets_its_own_bundle_folder(built, tiny_recipe, tmp_path):
+    """A recipe's more_resolutions build in <task>_<px> folders (export.json "target"); the bundle keeps
+    each size in its own folder, with its own file and class names."""
+    from portrait_edge.edge.artifacts import EXPORT_JSON
+
+    second = tmp_path / "build" / "parsing_96"
+    shutil.copytree(built["dir"], second)
+    export = json.loads((second / EXPORT_JSON).read_text())
+    (second / EXPORT_JSON).write_text(json.dumps({**export, "target": "parsing_96"}))
+    written = build_bundles([built["dir"], second], tmp_path / "android_assets", tmp_path / "ios_assets",
+                            recipes={"parsing": tiny_recipe}, log=lambda m: None)
+    assert written["android"] == ["parsing", "parsing_96"]
+    folder = tmp_path / "android_assets" / "parsing_96"
+    assert {"parsing_96_int8.tflite", "Parsing96Example.kt", "metadata.json"} <= {p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["task"] == "parsing" and meta["target"] == "parsing_96"
+    assert "class Parsing96LiteRT" in (folder / "Parsing96Example.kt").read_text()
+    assert "Parsing96FP16.mlpackage" in {p.name for p in (tmp_path / "ios_assets" / "parsing_96").iterdir()}

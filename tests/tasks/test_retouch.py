@@ -59,7 +59,7 @@ def test_paste_region_covers_the_face_and_not_the_corners(task):
     from portrait_edge.tasks import get_task
 
     faces = get_task("normals").make_batch(1, 0, 128)
-    region = task.paste_region(faces.extras["landmarks"][0].numpy(), 128)
+    region = task.paste_region(faces.extras["landmarks"][0].numpy(), 128, {})
     assert region.shape == (128, 128) and 0 <= region.min() and region.max() <= 1
     points = faces.extras["landmarks"][0].numpy()
     nose = points[1, :2].round().astype(int)
@@ -76,5 +76,18 @@ def test_synthesize_adds_blemishes_on_the_face_only(task):
     blemished = task.synthesize(image, points, seed=3)
     changed = np.abs(blemished.astype(int) - image).max(-1) > 0
     assert changed.any()
-    region = task.paste_region(points, 128)
+    region = task.paste_region(points, 128, {})
     assert (region[changed] > 0).all()
+
+
+def test_strength_scales_the_paste_region_and_bad_values_are_one_line_errors(task):
+    from portrait_edge.errors import PortraitEdgeError
+    from portrait_edge.tasks import get_task
+
+    points = get_task("normals").make_batch(1, 0, 64).extras["landmarks"][0].numpy()
+    full = task.paste_region(points, 64, {})
+    assert np.allclose(task.paste_region(points, 64, {"strength": 0.5}), full * 0.5)
+    assert task.paste_region(points, 64, {"strength": 0}).max() == 0
+    for bad in (1.5, "much"):
+        with pytest.raises(PortraitEdgeError, match="strength"):
+            task.paste_region(points, 64, {"strength": bad})
