@@ -30,7 +30,7 @@ from portrait_edge.tasks.base import (Batch, ChannelGroup, ImageToImageTask, Met
 
 BLEMISH_WEIGHT = 1.0
 CHANGED = 2 / 255  # before/after datasets without masks: a pixel is retouched where the two differ by more
-PASTE_GROW = 0.04  # the face region grows by this share of the crop before feathering (mesh edge -> jaw, hairline)
+PASTE_GROW = 0.025  # the face region grows by this share of the crop, then fades over as much (mesh edge -> jaw, hairline)
 
 
 def with_masks(batch: Batch) -> Batch:

@@ -27,6 +27,8 @@ INTENDED_USE = {
               "(portrait_edge.framing), pasted back onto the photo, in research prototypes and demos.",
     "facial_shadow": "Softening the self-shadows of one framed face with a fill light whose strength is an input "
                      "(0 = none, 1 = full), pasted back onto the photo, in research prototypes and demos.",
+    "retouch": "Removing small skin blemishes (acne, pimples, dark spots, redness, small scars) from one framed "
+               "face, pasted back onto the face only (the Face Mesh surface), in research prototypes and demos.",
 }
 LIMITS = {
     "parsing": [
@@ -70,6 +72,18 @@ LIMITS = {
         "The fill comes from the side opposite the key light as the engine places it; the network has to "
         "guess that side from the photo.",
     ],
+    "retouch": [
+        "Trained and measured on synthetic blemishes only: the engine's blemish model (acne, pimples, dark "
+        "spots, redness, scars) composited on the skin of real photos and on renders. Real blemishes differ "
+        "(texture, raised relief, clusters); no real before/after retouching pairs (FFHQR) were available, so "
+        "real-photo quality is judged by eye only (README, 'Blemish retouching').",
+        "Moles, freckles and birthmarks look like the synthetic dark spots and may be removed too; wrinkles, "
+        "under-eye bags and skin texture are not what it was trained on and are left alone.",
+        "The cpu-quick models were trained for minutes on a 2-core CPU; the full pix2pixHD recipes "
+        "(training/retouch/*.gpu-full.yaml) need a GPU.",
+        "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT), UTKFace's mixed ages "
+        "and ethnicities, GAN faces and CelebA celebrities.",
+    ],
 }
 
 
@@ -100,6 +114,8 @@ METRIC_COLUMNS = {
                           ("cosine", "cosine_similarity"), ("mean, whole foreground (deg)", "fg_angular_error_deg")],
     "psnr_shadow": [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("PSNR in the shadow (dB)", "psnr_shadow"),
                     ("SSIM in the shadow", "ssim_shadow"), ("PSNR on the face (dB)", "psnr_face")],
+    "psnr_blemish": [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("PSNR in the blemishes (dB)", "psnr_blemish"),
+                     ("PSNR outside them (dB)", "psnr_outside_blemish"), ("PSNR on the face (dB)", "psnr_face")],
     "psnr": [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("PSNR on the face (dB)", "psnr_face")],
 }
 

@@ -116,7 +116,7 @@ def test_a_modified_bundled_file_is_refused(tmp_path, monkeypatch):
         load_pipeline("parsing", backend="litert", precision="int8")
 
 
-@pytest.mark.parametrize("task_id", ["normals", "shadow", "facial_shadow"])
+@pytest.mark.parametrize("task_id", ["normals", "shadow", "facial_shadow", "retouch"])
 def test_image_and_normal_results_come_back_at_the_photo_s_size(task_id, portraits, tmp_path):
     """Any task's outputs map back onto the photo: normals (unit vectors + mask) and images (the edit
     feathered into the photo, untouched far from the face). Tiny untrained models stand in."""
@@ -148,6 +148,33 @@ def test_image_and_normal_results_come_back_at_the_photo_s_size(task_id, portrai
         x0, y0, x1, y1 = (int(v) for v in result.face_box)
         assert not np.array_equal(result.image[y0:y1, x0:x1], image[y0:y1, x0:x1])
         assert np.array_equal(result.image[:5, :5], image[:5, :5]) or np.array_equal(result.image[-5:, -5:], image[-5:, -5:])
+
+
+def test_retouch_changes_only_the_face_and_strength_scales_it(portraits, tmp_path):
+    """A retouch network that changes everything (a tiny untrained one) still leaves hair, background and
+    clothes alone: only the Face Mesh surface is pasted back; strength 0 leaves the photo as it was."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
+    import edge_fixtures
+
+    from portrait_edge.pipelines import load_pipeline
+    from portrait_edge.tasks import get_task
+
+    task = get_task("retouch")
+    checkpoint = edge_fixtures.save_tiny_checkpoint(tmp_path / "retouch", task, edge_fixtures.tiny_model(task))
+    pipe = load_pipeline("retouch", checkpoint=checkpoint)
+    image = portraits["astronaut"]
+    full, half, none = pipe(image), pipe(image, strength=0.5), pipe(image, strength=0.0)
+    x0, y0, x1, y1 = (int(v) for v in full.face_box)
+    margin = int(0.2 * (y1 - y0))  # the region grows and fades over 5% of the crop (~12% of the face box)
+    assert not np.array_equal(full.image[y0:y1, x0:x1], image[y0:y1, x0:x1])
+    assert np.array_equal(full.image[:max(0, y0 - margin)], image[:max(0, y0 - margin)])  # hair and sky above
+    assert np.array_equal(full.image[y1 + margin:], image[y1 + margin:])  # neck, suit and flag below
+    assert np.array_equal(none.image, image)
+    change = lambda r: np.abs(r.image.astype(float) - image).sum()  # noqa: E731
+    assert 0.3 * change(full) < change(half) < 0.7 * change(full)
 
 
 def test_shipped_facial_shadow_pipeline_takes_the_fill_and_returns_the_photo_s_size(portraits):
