@@ -117,6 +117,25 @@ def test_facial_shadow_tab_fills_more_with_a_stronger_fill(client, tmp_path):
     assert brightness[1] > brightness[0] + 1
 
 
+@pytest.mark.skipif(not shipped("retouch"), reason="no shipped retouch teacher and student")
+def test_retouch_tab_adds_blemishes_and_shows_before_and_after_on_a_slider(client, tmp_path):
+    from gradio_client import handle_file
+
+    from portrait_edge.train.visualize import real_portraits
+
+    photo = tmp_path / "astronaut.png"
+    original = real_portraits()["astronaut"]
+    Image.fromarray(original).save(photo)
+    teacher, student, int8, seen, summary, slider = client.predict(
+        handle_file(str(photo)), "LiteRT int8", [], 1.0, True, 3, api_name="/run_retouch")
+    blemished = np.asarray(Image.open(seen)).astype(float)
+    assert blemished.shape == original.shape and (np.abs(blemished - original).max(-1) > 8).sum() > 20
+    before, after = (np.asarray(Image.open(path)) for path in slider)
+    assert np.array_equal(before, blemished.astype(np.uint8)) and np.array_equal(after, np.asarray(Image.open(int8)))
+    rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in summary.splitlines() if row.endswith("dB |")]
+    assert len(rows) == 4 and all(25 < float(row[-1].split()[0]) < 100 for row in rows), summary
+
+
 def test_a_photo_without_a_face_is_a_message_not_a_stack_trace(client, tmp_path):
     from gradio_client import handle_file
 

@@ -152,6 +152,8 @@ def checked_options(task: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise PortraitEdgeError(f"{task.id} takes no option {', '.join(unknown)}"
                                 f" (its options: {', '.join(task.pipeline_options) or 'none'})")
+    for name in options:  # values out of range fail here, before any photo is read
+        task.option_value(name, options)
     return dict(options)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from portrait_edge.errors import NotAvailableError
+from portrait_edge.errors import NotAvailableError, PortraitEdgeError
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,20 @@ class TaskSpec:
     synthesizes: str = ""
     # the Space shows the phone student's result against the photo it edited with a before/after slider
     before_after: bool = False
+
+    def option_value(self, name: str, options: Mapping[str, Any]) -> float:
+        """A pipeline option's value from the caller's options (its default when absent), checked
+        against the option's range: a one-line error names the option, its range and what it means."""
+        option = self.pipeline_options[name]
+        value = options.get(name, option.default)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not option.minimum <= number <= option.maximum:  # NaN fails too
+            raise PortraitEdgeError(f"{name} must be a number between {option.minimum:g} and {option.maximum:g} "
+                                    f"({option.meaning}), not {value!r}")
+        return number
 
     def pipeline_inputs(self, image: torch.Tensor, landmarks: np.ndarray, options: dict[str, Any]) -> torch.Tensor:
         """The model input for one framed face: image [1, 3, S, S] in [0, 1], its refined Face Mesh

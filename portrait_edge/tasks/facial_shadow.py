@@ -17,24 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.tasks import register
 from portrait_edge.tasks.base import (Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig,
                                       PipelineOption, masked_l1)
 
 FACE_WEIGHT = 2.0
 DEFAULT_FILL = 0.5
-
-
-def fill_strength(value: Any) -> float:
-    """A fill strength from a caller (0 = no fill, 1 = full), or a one-line error."""
-    try:
-        strength = float(value)
-    except (TypeError, ValueError):
-        raise PortraitEdgeError(f"fill must be a number between 0 and 1, not {value!r}") from None
-    if not 0.0 <= strength <= 1.0:
-        raise PortraitEdgeError(f"fill must be between 0 (no fill light) and 1 (full), not {strength:g}")
-    return strength
 
 
 class FacialShadowTask(ImageToImageTask):
@@ -62,7 +50,7 @@ class FacialShadowTask(ImageToImageTask):
         return ImageMetrics({"psnr_face": ("face_mask", True)})
 
     def pipeline_inputs(self, image: torch.Tensor, landmarks: np.ndarray, options: dict[str, Any]) -> torch.Tensor:
-        strength = fill_strength(options.get("fill", DEFAULT_FILL))
+        strength = self.option_value("fill", options)
         return torch.cat([image, torch.full_like(image[:, :1], strength)], 1)
 
 

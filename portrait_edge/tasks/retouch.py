@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.tasks import register
 from portrait_edge.tasks.base import (Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig, PipelineOption,
                                       masked_l1)
@@ -61,17 +60,6 @@ class RetouchMetrics:
 
     def compute(self) -> dict[str, float]:
         return self.metrics.compute()
-
-
-def retouch_strength(value: Any) -> float:
-    """How much of the retouch a caller wants (0 = the photo unchanged, 1 = all), or a one-line error."""
-    try:
-        strength = float(value)
-    except (TypeError, ValueError):
-        raise PortraitEdgeError(f"strength must be a number between 0 and 1, not {value!r}") from None
-    if not 0.0 <= strength <= 1.0:
-        raise PortraitEdgeError(f"strength must be between 0 (photo unchanged) and 1 (full retouch), not {strength:g}")
-    return strength
 
 
 class RetouchTask(ImageToImageTask):
@@ -114,7 +102,7 @@ class RetouchTask(ImageToImageTask):
         grow = max(1, int(round(PASTE_GROW * size)))
         face = F.max_pool2d(face, 2 * grow + 1, stride=1, padding=grow)
         face = F.avg_pool2d(face, 2 * grow + 1, stride=1, padding=grow, count_include_pad=False)
-        return face[0, 0].numpy() * retouch_strength(options.get("strength", 1.0))
+        return face[0, 0].numpy() * self.option_value("strength", options)
 
 
 register(RetouchTask())

@@ -99,6 +99,9 @@ def test_bad_inputs_are_one_line_errors(torch_pipe):
         load_pipeline("parsing", role="teacher", backend="litert")
     with pytest.raises(PortraitEdgeError, match="unknown task"):
         load_pipeline("hairstyle")
+    for bad in (1.5, "lots", float("nan")):  # options out of range fail when the pipeline is made
+        with pytest.raises(PortraitEdgeError, match=r"fill must be a number between 0 and 1 \(fill-light strength"):
+            load_pipeline("facial_shadow", fill=bad)
 
 
 def test_a_modified_bundled_file_is_refused(tmp_path, monkeypatch):
