@@ -100,7 +100,9 @@ class EdgeRecipe:
         import hashlib
         import json
 
-        keys = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("bench", "bundle_android", "bundle_ios")}
+        # more_resolutions names other targets; each target's own resolution is in the key
+        keys = {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in ("bench", "bundle_android", "bundle_ios", "more_resolutions")}
         return hashlib.sha256(json.dumps(keys, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> "EdgeRecipe":

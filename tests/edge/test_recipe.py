@@ -51,3 +51,13 @@ def test_more_resolutions_build_in_their_own_folders(tmp_path):
         (tmp_path / name).mkdir(exist_ok=True)
         (tmp_path / name / EXPORT_JSON).write_text("{}")
     assert [p.name for p in built_task_dirs(tmp_path)] == ["normals", "parsing", "parsing_512", "parsing_1024"]
+
+
+def test_more_resolutions_leave_the_export_fingerprint_alone():
+    """Adding a size builds another target; the files of the recipe's own size stay current."""
+    from portrait_edge.edge.recipe import parse_recipe
+
+    plain = parse_recipe({"task": "retouch", "resolution": 256})
+    more = parse_recipe({"task": "retouch", "resolution": 256, "more_resolutions": [512]})
+    assert plain.export_fingerprint() == more.export_fingerprint()
+    assert plain.export_fingerprint() != plain.with_overrides(resolution=512).export_fingerprint()
