@@ -180,6 +180,24 @@ def test_retouch_changes_only_the_face_and_strength_scales_it(portraits, tmp_pat
     assert 0.3 * change(full) < change(half) < 0.7 * change(full)
 
 
+@pytest.mark.skipif(not __import__("portrait_edge.edge.models", fromlist=["has_shipped"]).has_shipped("retouch", "teacher"),
+                    reason="no shipped retouch teacher")
+def test_shipped_retouch_teacher_fades_blemishes_drawn_on_a_real_portrait(portraits):
+    """Blemishes drawn on the astronaut (TaskSpec.synthesize) come out closer to the clean photo where
+    they were drawn, and the photo keeps its size."""
+    from portrait_edge.data.landmarks import find_faces
+    from portrait_edge.pipelines import load_pipeline
+    from portrait_edge.tasks import get_task
+
+    clean = portraits["astronaut"]
+    blemished = get_task("retouch").synthesize(clean, find_faces(clean, max_faces=1)[0], 3)
+    drawn = np.abs(blemished.astype(float) - clean).max(-1) > 4
+    result = load_pipeline("retouch", role="teacher")(blemished).image
+    assert result.shape == clean.shape and drawn.sum() > 50
+    error = lambda image: np.abs(image.astype(float) - clean)[drawn].mean()  # noqa: E731
+    assert error(result) < 0.95 * error(blemished)
+
+
 def test_shipped_facial_shadow_pipeline_takes_the_fill_and_returns_the_photo_s_size(portraits):
     from portrait_edge.pipelines import load_pipeline
 
