@@ -333,7 +333,7 @@ def _task_meta(platform: str, task: str, groups: list[dict], output_kind: str = 
     meta.pop("landmark_channels")
     _, _, h, w = meta["input"]["shape_nchw"]
     c = sum(g["channels"] for g in groups)
-    meta["task"] = task
+    meta["task"] = meta["target"] = task
     meta["input"]["channels"] = copy.deepcopy(groups)
     meta["input"]["shape_nchw"] = [1, c, h, w]
     if output_kind == "rgb":
