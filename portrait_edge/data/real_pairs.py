@@ -113,8 +113,8 @@ def blemish_composites(images: torch.Tensor, landmarks: torch.Tensor, seeds: lis
     """Real photos [N, 3, H, W] in [0, 1] and their landmarks -> (photos with blemishes, masks [N, 1, H, W])."""
     from portrait_edge.data.synth.blemishes import blemish_albedo
 
-    size = images.shape[-1]
-    labels = face_labels(landmarks, size)
+    height, width = images.shape[-2:]  # framed crops are square; whole photos (TaskSpec.synthesize) need not be
+    labels = face_labels(landmarks, max(height, width))[:, :height, :width]  # the raster is in pixels from (0, 0)
     blemished, mask = blemish_albedo(images.clamp(0, 1) ** GAMMA, labels, landmarks.float(), seeds)
     out = blemished.clamp(0, 1) ** (1 / GAMMA)
     return torch.where(mask > 0, out, images), mask

@@ -80,6 +80,19 @@ def test_synthesize_adds_blemishes_on_the_face_only(task):
     assert (region[changed] > 0).all()
 
 
+def test_synthesize_works_on_photos_that_are_not_square(task):
+    """The Space draws blemishes on whole photos: a tall one with the face low (past the width) works."""
+    from portrait_edge.tasks import get_task
+
+    faces = get_task("normals").make_batch(1, 0, 128)
+    face = (faces.inputs[0, :3].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    tall = np.concatenate([np.full((160, 128, 3), 200, np.uint8), face])  # 288 x 128, the face in rows 160-287
+    points = faces.extras["landmarks"][0].numpy() + np.array([0.0, 160.0, 0.0], np.float32)
+    blemished = task.synthesize(tall, points, seed=3)
+    changed = np.abs(blemished.astype(int) - tall).max(-1) > 0
+    assert blemished.shape == tall.shape and changed.any() and not changed[:160].any()
+
+
 def test_strength_scales_the_paste_region_and_bad_values_are_one_line_errors(task):
     from portrait_edge.errors import PortraitEdgeError
     from portrait_edge.tasks import get_task
