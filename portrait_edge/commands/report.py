@@ -48,9 +48,8 @@ def run(args: argparse.Namespace) -> int:
         from portrait_edge.edge.recipe import load_recipe
 
         for task_id in shipped:
-            main = load_recipe(task_id).resolution
             for size in load_recipe(task_id).resolutions():  # e.g. retouch at 256 and at 512
-                job = make_job(task_id, args.build_dir, resolution=None if size == main else size)
+                job = make_job(task_id, args.build_dir, resolution=size)
                 job.export(rebuild=args.rebuild)
                 verified = job.verify(rebuild=args.rebuild)
                 failed |= not verified["all_passed"]

@@ -145,8 +145,8 @@ def built_task_dirs(build_dir: Path | str) -> list[Path]:
     build_dir = Path(build_dir)
     found = []
     for task_id in task_ids():
-        sizes = sorted(int(p.name.rsplit("_", 1)[1]) for p in build_dir.glob(f"{task_id}_*")
-                       if p.name.rsplit("_", 1)[1].isdigit() and p.name.rsplit("_", 1)[0] == task_id)
+        suffixes = (p.name.removeprefix(f"{task_id}_") for p in build_dir.glob(f"{task_id}_*"))
+        sizes = sorted(int(suffix) for suffix in suffixes if suffix.isdigit())
         for name in (task_id, *(f"{task_id}_{size}" for size in sizes)):
             if (build_dir / name / EXPORT_JSON).is_file():
                 found.append(build_dir / name)

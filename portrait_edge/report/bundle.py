@@ -76,7 +76,8 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
     accuracy = {r["variant"]: {"vs_gt": r["vs_gt"].get(metric), "drop": r.get("drop"), "simulated": r.get("simulated")}
                 for r in verify["rows"] if metric and r.get("vs_gt")}
     meta = {
-        "task": export["task"], "target": export.get("target") or export["task"], "role": "student", "platform": platform, "portrait_edge_version": __version__,
+        "task": export["task"], "target": export.get("target") or export["task"], "role": "student", "platform": platform,
+        "portrait_edge_version": __version__,
         "input": {**export["input"], "normalisation": NORMALISATION},
         "framing": framing.describe(int(export["resolution"])),
         "converters": {tool: (export.get("versions") or {}).get(tool) for tool in ("executorch", "ai-edge-litert", "coremltools")},

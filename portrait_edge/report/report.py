@@ -138,7 +138,7 @@ def _metric_cell(record: dict[str, Any], key: str, metric: str, scale: float) ->
 
 
 def _task_markdown(summary: dict[str, Any], records: list[dict[str, Any]], plots: list[Path], out_dir: Path) -> list[str]:
-    task_id, metric = summary.get("target") or summary["task"], summary.get("primary_metric") or ""
+    task_id, metric = summary["target"], summary.get("primary_metric") or ""
     # Metrics in [0, 1] (mIoU, F1, SSIM) are shown in points (x100), like public reports.
     fraction = metric in ("miou", "mean_f1", "ssim", "pixel_accuracy") or metric.startswith("within")
     scale, unit = (100.0, " (points, x100)") if fraction else (1.0, "")
@@ -278,7 +278,7 @@ def write_report(task_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         if not (Path(task_dir) / EXPORT_JSON).is_file():
             raise PortraitEdgeError(f"{task_dir} has no {EXPORT_JSON}: run `portrait-edge export` first")
         summary, records = task_records(Path(task_dir))
-        plots = write_plots(summary.get("target") or summary["task"], summary["primary_metric"] or "", records, out_dir) if summary["primary_metric"] else []
+        plots = write_plots(summary["target"], summary["primary_metric"] or "", records, out_dir) if summary["primary_metric"] else []
         summary["plots"] = [p.name for p in plots]
         summaries.append(summary)
         all_records += records
