@@ -54,6 +54,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Runs a task's teacher or student on photos or folders through portrait_edge.pipelines: MediaPipe finds "
      "the face, the shared framing crops it, the model runs in PyTorch or its phone runtime, and the result "
      "is mapped back onto the whole photo."),
+    ("edit", "edit a face by its parsing mask: parts from another face, glasses on/off, style copy",
+     "Runs the maskedit network: the photo's face and a reference face are parsed, the target mask is built from "
+     "the edits asked for (or given), the network renders the photo's appearance in that layout, and the changed "
+     "region is pasted back."),
     ("relight", "relight a portrait from its normal map (the normals network)",
      "Estimates the photo's lighting from the face's normals (second-order spherical harmonics), keeps the "
      "albedo, and lights the face again from a chosen direction, colour and intensity."),

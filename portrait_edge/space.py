@@ -233,6 +233,11 @@ def build_app(examples_dir: Path | None = None):
         gr.Markdown("# portrait-edge\nThe full-size teacher and the phone-sized student on your photo. The int8 "
                     "student runs the exact file of the Android bundle in its real runtime.")
         for task in tasks:
+            if task.pipeline_class:  # edits with a reference photo or a painted mask (maskedit)
+                from portrait_edge.space_edit import edit_tab
+
+                edit_tab(gr, task, examples)
+                continue
             demo = TaskDemo(task)
             with gr.Tab(task.title):
                 with gr.Row():

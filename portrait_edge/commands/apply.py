@@ -89,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
     options = {name: getattr(args, f"option_{name}") for name in task_options()
                if getattr(args, f"option_{name}", None) is not None}
+    from portrait_edge.tasks import get_task
+
+    if get_task(args.task).pipeline_class:
+        raise PortraitEdgeError(f"{args.task} edits a photo with a reference photo or an edited mask: use "
+                                f"`portrait-edge edit` (see its --help)")
     photos = photos_of(args.inputs)
     pipe = load_pipeline(args.task, role=args.role, backend=args.backend, precision=args.precision,
                          checkpoint=args.checkpoint, model_file=args.model_file, threads=args.threads, **options)

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     label.add_argument("--limit", type=positive_int, default=None,
                        help="label N train photos (a fixed subset spread over the sources; default all)")
     label.add_argument("--val-limit", type=positive_int, default=None, help="label N val photos (default all)")
+    label.add_argument("--rules", choices=("pseudo", "model"), default="pseudo",
+                       help="pseudo: Face Mesh + selfie segmentation + the checkpoint, with an ignore mask (training "
+                            "parsing); model: the checkpoint's own complete masks (masks as inputs: maskedit)")
     label.add_argument("--no-progress", action="store_true")
 
     preview = actions.add_parser("preview", help="a contact sheet of a task's real-photo pairs")
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         from portrait_edge.data.pseudo_labels import label_pool
 
         summary = label_pool(args.pool, args.teacher, args.name, args.limit, not args.no_progress,
-                             val_limit=args.val_limit)
+                             val_limit=args.val_limit, rules=args.rules)
         print(json.dumps(summary, indent=2))
         return 0
     from portrait_edge.data.real_pairs import preview_sheet

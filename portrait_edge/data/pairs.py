@@ -24,7 +24,9 @@ Per task (images float32 in [0, 1], [N, 3, H, W]; masks [N, 1, H, W] in [0, 1]):
   target = RGB. Even batch indices: reconstruction (target mask = source mask, target = source image).
   Odd indices: the target is rendered exactly: the source identity's appearance (skin, hair colour,
   lights, background, camera) on another identity's geometry (face shape, pose, hair style, clothes cut,
-  accessories), whose label map is the target mask. extras target_labels [N, H, W], swapped [N] bool.
+  accessories), whose label map is the target mask. extras target_labels [N, H, W], swapped [N] bool,
+  has_target [N] (1: real-photo pairs with a mask from another photo have no target image), mask_photo
+  (the image whose mask the target mask is: the target here).
 face_mask = skin and face features: skin, nose, glasses, eyes, brows, mouth, lips.
 
 Invariants (tested): shadow input == target where shadow_mask == 0; facial_shadow input == target when
@@ -63,7 +65,9 @@ def face_mask(labels: torch.Tensor) -> torch.Tensor:
 
 
 def one_hot(labels: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
+    """[N, H, W] class ids -> [N, 19, H, W] one-hot; ids >= 19 (255 = unlabelled, padding) -> all zeros."""
+    labelled = (labels < NUM_CLASSES)[:, None].float()
+    return F.one_hot(labels.clamp(0, NUM_CLASSES - 1), NUM_CLASSES).permute(0, 3, 1, 2).float() * labelled
 
 
 def _per_sample(seeds: list[int], salt: int, draw) -> np.ndarray:
@@ -167,7 +171,10 @@ def _maskedit_batch(seed: int, n: int, size: int, device, first_index: int = 0) 
         target_image[index] = develop_image(edited)
         target_labels[index] = edited.gbuffer.label
     inputs = torch.cat([source_image, one_hot(source_labels), one_hot(target_labels)], 1)
-    return Batch(inputs, target_image, {"target_labels": target_labels, "swapped": swapped})
+    # every render pair has its exact target image, which is also the real photo of the target mask
+    return Batch(inputs, target_image, {"target_labels": target_labels, "swapped": swapped,
+                                        "has_target": torch.ones_like(swapped, dtype=torch.float32),
+                                        "mask_photo": target_image})
 
 
 _BUILDERS = {

@@ -20,6 +20,9 @@ Who decides which class (per pixel of the 256 px framed crop; IGNORE = 255 = no 
 5. Class boundaries: pixels whose 3x3 neighbourhood holds two different decided labels -> IGNORE
    (every source is least sure at edges).
 
+`--rules model` writes the checkpoint's own argmax instead (padding still IGNORE): complete masks, as
+the parsing pipeline gives them at inference, for tasks that take a mask as INPUT (maskedit).
+
 Written to POOL/labels/<name>/: labels-<nnnnn>.tar (<key>.png, 8-bit class ids with 255 = ignore),
 index.json (key -> shard, offset, length) and labels.json (rules, the teacher's sha256, per-class
 pixel shares, the ignored share). Photos from sources not allowed to train parsing are skipped.
@@ -137,14 +140,20 @@ def _subset(pool, limit: int | None, val_limit: int | None) -> list[int]:
     return sorted(ordered("train")[:limit] + ordered("val")[:val_limit])
 
 
+RULES = ("pseudo", "model")
+
+
 def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", limit: int | None = None,
-               show_progress: bool = True, batch_size: int = 16, val_limit: int | None = None) -> dict[str, Any]:
+               show_progress: bool = True, batch_size: int = 16, val_limit: int | None = None,
+               rules: str = "pseudo") -> dict[str, Any]:
     from tqdm import tqdm
 
     from portrait_edge.data.pool import Pool
     from portrait_edge.edge.artifacts import sha256_of
     from portrait_edge.train.checkpoint import load_model, weights_path
 
+    if rules not in RULES:
+        raise PortraitEdgeError(f"label rules must be one of {', '.join(RULES)}, not {rules!r}")
     pool = Pool(pool_dir, task="parsing")
     if len(pool) == 0:
         raise PortraitEdgeError(f"pool {pool_dir} has no photos that may train parsing")
@@ -158,7 +167,8 @@ def label_pool(pool_dir: str | Path, teacher: str | Path, name: str = "pseudo", 
         raise PortraitEdgeError(f"label set {existing} already exists; choose another --name")
 
     with staging_folder(target, "labelling") as staging:
-        summary = _label_into(staging, pool, model, _subset(pool, limit, val_limit), show_progress, batch_size, tqdm)
+        summary = _label_into(staging, pool, model, _subset(pool, limit, val_limit), show_progress, batch_size, tqdm,
+                              rules)
         summary.update({"teacher": str(teacher), "teacher_sha256": sha256_of(weights_path(teacher)),
                         "teacher_card": {k: card.get(k) for k in ("task", "role", "arch", "name")}})
         (staging / "labels.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -178,10 +188,11 @@ def pseudo_label_one(image: np.ndarray, landmarks: np.ndarray, valid: np.ndarray
     return combine(mesh, person, probabilities.argmax(0), probabilities.max(0), valid, eye_line_y)
 
 
-def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bool, batch_size: int, tqdm) -> dict:
+def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bool, batch_size: int, tqdm,
+                rules: str = "pseudo") -> dict:
     from portrait_edge.data.pool import ShardWriter
 
-    segmenter = _selfie_segmenter()
+    segmenter = _selfie_segmenter() if rules == "pseudo" else None
     counts = np.zeros(NUM_CLASSES + 1, np.int64)  # last = ignored
     index: dict[str, dict[str, Any]] = {}
     shards = ShardWriter(folder, "labels-")
@@ -194,8 +205,11 @@ def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bo
                 x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
                 probabilities = model(x).float().softmax(1).numpy()
             for i, image, probs in zip(chunk, images, probabilities):
-                person = segmenter.process(image).segmentation_mask
-                labels = pseudo_label_one(image, pool.landmarks(i), pool.valid_mask(i), person, probs)
+                if segmenter is None:  # rules "model": the checkpoint's argmax, padding ignored
+                    labels = np.where(pool.valid_mask(i), probs.argmax(0), IGNORE).astype(np.uint8)
+                else:
+                    person = segmenter.process(image).segmentation_mask
+                    labels = pseudo_label_one(image, pool.landmarks(i), pool.valid_mask(i), person, probs)
                 counts += np.bincount(np.where(labels == IGNORE, NUM_CLASSES, labels).ravel(),
                                       minlength=NUM_CLASSES + 1)
                 key = pool.records[i]["key"]
@@ -204,7 +218,8 @@ def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bo
     finally:
         progress.close()
         shards.close()
-        segmenter.close()
+        if segmenter is not None:
+            segmenter.close()
     (folder / "index.json").write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
     from portrait_edge.labels import CELEBAMASK_HQ_CLASSES
 
@@ -213,7 +228,7 @@ def _label_into(folder: Path, pool, model, indices: list[int], show_progress: bo
             "val_photos": sum(1 for i in indices if pool.records[i]["split"] == "val"),
             "ignored_share": round(float(counts[-1]) / max(total, 1), 4),
             "class_share": {n: round(float(c) / max(total, 1), 4) for n, c in zip(CELEBAMASK_HQ_CLASSES, counts[:-1])},
-            "rules": "portrait_edge/data/pseudo_labels.py module docstring",
+            "rules": rules, "rules_doc": "portrait_edge/data/pseudo_labels.py module docstring",
             "thresholds": {"person_low": PERSON_LOW, "person_high": PERSON_HIGH, "teacher_sure": TEACHER_SURE}}
 
 

@@ -17,7 +17,7 @@ from portrait_edge.atomic import atomic_path
 from portrait_edge.pipelines.pipeline import PipelineResult
 
 
-def _save_png(array: np.ndarray, path: Path) -> Path:
+def save_png(array: np.ndarray, path: Path) -> Path:
     from PIL import Image
 
     with atomic_path(path) as temp:
@@ -36,14 +36,14 @@ def write_result(result: PipelineResult, photo: np.ndarray, out_dir: Path, stem:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if result.labels is not None:
-        written = [_save_png(result.labels, out_dir / f"{stem}.labels.png"),
-                   _save_png(overlay(photo, result.labels), out_dir / f"{stem}.overlay.png")]
+        written = [save_png(result.labels, out_dir / f"{stem}.labels.png"),
+                   save_png(overlay(photo, result.labels), out_dir / f"{stem}.overlay.png")]
         if not (out_dir / "legend.png").is_file():
-            written.append(_save_png(legend(), out_dir / "legend.png"))
+            written.append(save_png(legend(), out_dir / "legend.png"))
         return written
     if result.image is not None:
-        return [_save_png(result.image, out_dir / f"{stem}.{result.task}.png")]
+        return [save_png(result.image, out_dir / f"{stem}.{result.task}.png")]
     if result.normals is not None:
-        return [_save_png(normal_map_image(result.normals, result.mask), out_dir / f"{stem}.normals.png"),
-                _save_png(result.mask.astype(np.uint8) * 255, out_dir / f"{stem}.normals_mask.png")]
+        return [save_png(normal_map_image(result.normals, result.mask), out_dir / f"{stem}.normals.png"),
+                save_png(result.mask.astype(np.uint8) * 255, out_dir / f"{stem}.normals_mask.png")]
     return []

@@ -144,7 +144,13 @@ def load_pipeline(task: str, role: str = "student", backend: str = "torch", prec
     spec = get_task(task)
     checked_options(spec, options)  # before loading anything
     loaded = load_runner(spec.id, role, backend, precision, checkpoint, model_file, threads)
-    return Pipeline(spec, loaded, role, backend, precision, options=options)
+    cls = Pipeline
+    if spec.pipeline_class:  # a task with its own calls (maskedit: a reference photo, edits)
+        import importlib
+
+        module, name = spec.pipeline_class.split(":")
+        cls = getattr(importlib.import_module(module), name)
+    return cls(spec, loaded, role, backend, precision, options=options)
 
 
 def checked_options(task: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:

@@ -142,6 +142,15 @@ class TaskSpec:
         flip = lambda t: t.flip(-1) if t.dim() >= 3 and t.shape[-1] == width else t  # noqa: E731
         return Batch(flip(batch.inputs), flip(batch.target), {k: flip(v) for k, v in batch.extras.items()})
 
+    def discriminator_pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """What a conditional GAN discriminator sees (train.adversarial): (condition, a real image for
+        it). By default the model input and the target."""
+        return batch.inputs, batch.target
+
+    @property
+    def discriminator_condition_channels(self) -> int:
+        return self.in_channels
+
     def postprocess(self, output: torch.Tensor) -> torch.Tensor:
         """Model output -> the task's result (class ids for label maps, clamped images, unit normals)."""
         return output
@@ -153,6 +162,8 @@ class TaskSpec:
     synthesizes: str = ""
     # the Space shows the phone student's result against the photo it edited with a before/after slider
     before_after: bool = False
+    # "module:Class" of a Pipeline subclass for tasks whose calls take more than one photo (maskedit)
+    pipeline_class: str = ""
 
     def option_value(self, name: str, options: Mapping[str, Any]) -> float:
         """A pipeline option's value from the caller's options (its default when absent), checked
@@ -215,5 +226,6 @@ class ImageToImageTask(TaskSpec):
         if recipe.adversarial.weight:
             from portrait_edge.train.adversarial import build_adversarial_term
 
-            terms.append(build_adversarial_term(recipe, self.in_channels, self.out_channels))
+            terms.append(build_adversarial_term(recipe, self.discriminator_condition_channels, self.out_channels,
+                                                pair=self.discriminator_pair))
         return terms

@@ -1,7 +1,8 @@
 """pix2pixHD's GAN terms as a training loss term (retouch teacher; GAN-compression students).
 
-A multiscale PatchGAN (portrait_edge.nn.pix2pixhd) judges (input, output) pairs against (input, target)
-pairs. The generator gets, from the trainer (via TaskSpec.extra_loss_terms):
+A multiscale PatchGAN (portrait_edge.nn.pix2pixhd) judges (condition, output) pairs against (condition,
+real image) pairs; the task says what both are (TaskSpec.discriminator_pair: by default the input and the
+target; maskedit: the target mask and the photo that mask belongs to). The generator gets, from the trainer (via TaskSpec.extra_loss_terms):
 - "gan": LSGAN, weight x mean over scales of (D(input, output) - 1)^2;
 - "feature_matching": weight x the L1 between D's intermediate features on the generated and on the
   real pair, summed over layers and averaged over scales (lambda 10 in the paper).
@@ -49,8 +50,10 @@ def feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tenso
 class AdversarialTerm:
     """An extra loss term (portrait_edge.train.distill) with its own discriminator and optimiser."""
 
-    def __init__(self, discriminator: nn.Module, weight: float, feature_weight: float, lr: float) -> None:
+    def __init__(self, discriminator: nn.Module, weight: float, feature_weight: float, lr: float,
+                 pair=None) -> None:
         self.discriminator = discriminator
+        self.pair = pair or (lambda batch: (batch.inputs, batch.target))  # batch -> (condition, real image)
         self.weight, self.feature_weight = weight, feature_weight
         self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
         self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -59,27 +62,28 @@ class AdversarialTerm:
         self.discriminator.to(device)  # in place: the optimiser keeps the same parameters
         return self
 
-    def _judge(self, inputs: torch.Tensor, image: torch.Tensor) -> list[list[torch.Tensor]]:
-        return self.discriminator(torch.cat([inputs, image.to(inputs.dtype)], 1))
+    def _judge(self, condition: torch.Tensor, image: torch.Tensor) -> list[list[torch.Tensor]]:
+        return self.discriminator(torch.cat([condition, image.to(condition.dtype)], 1))
 
     def losses(self, output: torch.Tensor, teacher_output: torch.Tensor | None, batch: Batch) -> dict[str, torch.Tensor]:
+        condition, real_image = self.pair(batch)
         self.discriminator.requires_grad_(False)  # the generator's step must not touch D
         try:
-            fake = self._judge(batch.inputs, output)
+            fake = self._judge(condition, output)
             with torch.no_grad():
-                real = self._judge(batch.inputs, batch.target)
+                real = self._judge(condition, real_image)
         finally:
             self.discriminator.requires_grad_(True)
-        self._pending = (batch.inputs.detach(), output.detach(), batch.target.detach())
+        self._pending = (condition.detach(), output.detach(), real_image.detach())
         return {"gan": self.weight * lsgan(fake, real=True),
                 "feature_matching": self.feature_weight * feature_matching(fake, real)}
 
     def after_step(self, step: int) -> None:
         if self._pending is None:
             return
-        inputs, fake, target = self._pending
+        condition, fake, real = self._pending
         self._pending = None
-        loss = 0.5 * (lsgan(self._judge(inputs, target), real=True) + lsgan(self._judge(inputs, fake), real=False))
+        loss = 0.5 * (lsgan(self._judge(condition, real), real=True) + lsgan(self._judge(condition, fake), real=False))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -102,14 +106,15 @@ class AdversarialTerm:
         atomic_write(discriminator_path(checkpoint), lambda temp: save_file(state, str(temp)))
 
 
-def build_adversarial_term(recipe: Any, in_channels: int, out_channels: int,
-                           device: torch.device | str = "cpu") -> AdversarialTerm:
+def build_adversarial_term(recipe: Any, condition_channels: int, out_channels: int,
+                           device: torch.device | str = "cpu", pair=None) -> AdversarialTerm:
     """The recipe's `adversarial` section -> an AdversarialTerm (discriminator from adversarial.init
-    when given: a teacher run's <checkpoint>.discriminator.safetensors, or the checkpoint itself)."""
+    when given: a teacher run's <checkpoint>.discriminator.safetensors, or the checkpoint itself).
+    pair: batch -> (condition [N, condition_channels, H, W], real image); default (inputs, target)."""
     from portrait_edge.nn import create_model
 
     section = recipe.adversarial
-    discriminator = create_model("pix2pixhd_discriminator", in_channels=in_channels + out_channels, out_channels=1,
+    discriminator = create_model("pix2pixhd_discriminator", in_channels=condition_channels + out_channels, out_channels=1,
                                  width=section.width, num_scales=section.num_scales, layers=section.layers)
     if section.init:
         from safetensors.torch import load_file
@@ -125,4 +130,4 @@ def build_adversarial_term(recipe: Any, in_channels: int, out_channels: int,
         except RuntimeError as error:
             raise PortraitEdgeError(f"adversarial.init {path} does not fit adversarial.width/num_scales/layers "
                                     f"({str(error).splitlines()[0]})") from None
-    return AdversarialTerm(discriminator.to(device), section.weight, section.feature_matching, section.lr)
+    return AdversarialTerm(discriminator.to(device), section.weight, section.feature_matching, section.lr, pair)

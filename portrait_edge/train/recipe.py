@@ -72,6 +72,9 @@ class LossSection:
     temperature: float = 2.0  # KL temperature for label maps
     perceptual: float = 0.0  # feature loss to the target through a frozen backbone (image tasks that define it)
     perceptual_backbone: str | None = None  # a checkpoint of this project (an RGB encoder-decoder) or vgg19
+    local: float = 0.0  # component auto-encoders' reconstruction (models with local_reconstruction: maskedit teacher)
+    parsing: float = 0.0  # cross-entropy of a frozen parsing model on the output vs the target mask (maskedit)
+    parsing_model: str | None = None  # that parsing checkpoint
 
 
 @dataclass

@@ -211,6 +211,8 @@ class Trainer:
         for term in self.extra_terms:
             if hasattr(term, "to"):
                 term.to(self.device)
+            if hasattr(term, "bind"):  # terms that read the trained model's own parts (maskedit's local auto-encoders)
+                term.bind(self.model)
         parameters = list(self.bundle.parameters())
         for term in self.extra_terms:
             if hasattr(term, "parameters"):

@@ -152,3 +152,33 @@ def test_cli_build_prints_a_summary(photo_folder, tmp_path, capsys):
     assert "kept 5 of 10 photos" in capsys.readouterr().out
     rc = main(["pool", "build", "--from", str(tmp_path / "nope"), "--out", str(tmp_path / "q")])
     assert rc == 2
+
+
+def test_model_rules_give_complete_masks_and_maskedit_pairs(pool_dir):
+    """`pool label --rules model`: the checkpoint's argmax wherever the crop is the photo; the reader's
+    maskedit pairs swap half the masks with another photo's, and the maskedit task batches them."""
+    from portrait_edge.data.pool import Pool
+    from portrait_edge.data.pseudo_labels import IGNORE, LabelSet, label_pool
+    from portrait_edge.data.readers import open_reader
+    from portrait_edge.tasks import get_task
+
+    summary = label_pool(pool_dir, "portrait_edge/weights/parsing_teacher.safetensors", "m", show_progress=False,
+                         rules="model")
+    assert summary["rules"] == "model" and summary["photos"] == 5
+    labels, pool = LabelSet(pool_dir, "m"), Pool(pool_dir, task="maskedit")
+    for i, record in enumerate(pool.records):
+        full = labels.labels(record["key"])
+        assert bool((full[pool.valid_mask(i)] != IGNORE).all()) and bool((full[~pool.valid_mask(i)] == IGNORE).all())
+    with pytest.raises(PortraitEdgeError, match="label set"):
+        open_reader("pool", pool_dir, split=None, task="maskedit", pairs="maskedit", size=64)
+    reader = open_reader("pool", pool_dir, split=None, task="maskedit", labels="m", pairs="maskedit", size=64)
+    samples = [reader[i] for i in range(len(reader))]
+    swapped = [bool(s["swapped"]) for s in samples]
+    assert any(swapped) and not all(swapped)  # 5 photos, each swapped with probability 1/2 by a fixed hash
+    for s in samples:
+        same = np.array_equal(s["target_labels"], s["labels"]) and np.array_equal(s["mask_photo"], s["image"])
+        assert same != bool(s["swapped"])
+    assert [bool(reader[i]["swapped"]) for i in range(len(reader))] == swapped  # deterministic
+    batch = get_task("maskedit").batch_from_samples(samples, 64)
+    assert batch.inputs.shape == (5, 41, 64, 64) and batch.extras["mask_photo"].shape == (5, 3, 64, 64)
+    assert batch.extras["has_target"].tolist() == [0.0 if s else 1.0 for s in swapped]
