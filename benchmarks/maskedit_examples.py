@@ -39,7 +39,8 @@ def swapped_sheet(args, models) -> np.ndarray:
     batch = task.batch_from_samples(samples, task.resolution)
     rows = []
     for i, sample in enumerate(samples):
-        row = [sample["image"], colourise(sample["labels"]), colourise(sample["target_labels"])]
+        shown = lambda labels: colourise(np.where(labels == 255, 0, labels))  # noqa: E731  (padding as background)
+        row = [sample["image"], shown(sample["labels"]), shown(sample["target_labels"])]
         scores = []
         for name, model in models:
             with torch.no_grad():
@@ -58,7 +59,12 @@ def edits_sheet(args) -> np.ndarray:
     from portrait_edge.pipelines import load_pipeline
     from portrait_edge.train.visualize import real_portraits
 
-    pipe = load_pipeline("maskedit", checkpoint=args.checkpoint_for_edits)
+    role = "student"
+    if args.checkpoint_for_edits:
+        from portrait_edge.train.checkpoint import load_checkpoint
+
+        role = load_checkpoint(args.checkpoint_for_edits)[1]["role"]
+    pipe = load_pipeline("maskedit", role=role, checkpoint=args.checkpoint_for_edits)
     photos = list(real_portraits().values())
     if args.pool and args.edit_photos:
         pool = Pool(args.pool, task="maskedit", split="val")

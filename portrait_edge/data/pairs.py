@@ -21,8 +21,8 @@ Per task (images float32 in [0, 1], [N, 3, H, W]; masks [N, 1, H, W] in [0, 1]):
 - retouch: inputs = image with blemishes (acne, pimples, dark spots, redness, scars), target = clean image,
   extras blemish_mask, face_mask; input == target wherever blemish_mask == 0.
 - maskedit: inputs = [source image, one-hot source mask (19), one-hot target mask (19)] (41 ch),
-  target = RGB. Even batch indices: reconstruction (target mask = source mask, target = source image).
-  Odd indices: the target is rendered exactly: the source identity's appearance (skin, hair colour,
+  target = RGB. Half the samples (those whose per-sample seed is even): reconstruction (target mask =
+  source mask, target = source image). The others: the target is rendered exactly: the source identity's appearance (skin, hair colour,
   lights, background, camera) on another identity's geometry (face shape, pose, hair style, clothes cut,
   accessories), whose label map is the target mask. extras target_labels [N, H, W], swapped [N] bool,
   has_target [N] (1: real-photo pairs with a mask from another photo have no target image), mask_photo
@@ -159,7 +159,9 @@ def _maskedit_batch(seed: int, n: int, size: int, device, first_index: int = 0) 
     source_labels = source.gbuffer.label
     target_image = source_image.clone()
     target_labels = source_labels.clone()
-    odd = [i for i in range(n) if (first_index + i) % 2 == 1]
+    # swapped or not by the sample's own seed (not its place in the batch): a split rendered one sample
+    # at a time (render_samples) is half swapped too
+    odd = [i for i in range(n) if seeds[i] % 2 == 1]
     swapped = torch.zeros(n, dtype=torch.bool, device=source_image.device)
     swapped[odd] = True
     if odd:

@@ -27,6 +27,9 @@ INTENDED_USE = {
               "(portrait_edge.framing), pasted back onto the photo, in research prototypes and demos.",
     "facial_shadow": "Softening the self-shadows of one framed face with a fill light whose strength is an input "
                      "(0 = none, 1 = full), pasted back onto the photo, in research prototypes and demos.",
+    "maskedit": "Re-rendering one framed face to follow an edited parsing mask (a part's shape from another face, "
+                "glasses on/off, a part's colour from another face, a painted mask), pasted back where the mask "
+                "changed, in research prototypes and demos.",
     "retouch": "Removing small skin blemishes (acne, pimples, dark spots, redness, small scars) from one framed "
                "face, pasted back onto the face only (the Face Mesh surface), in research prototypes and demos.",
 }
@@ -84,6 +87,19 @@ LIMITS = {
         "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT), UTKFace's mixed ages "
         "and ethnicities, GAN faces and CelebA celebrities.",
     ],
+    "maskedit": [
+        "The cpu-quick models work at 128 px and were trained for minutes on a 2-core CPU: edits are blurry "
+        "and often only suggest the new shape (README, 'Mask-guided editing'); the full recipe "
+        "(training/maskedit/teacher.gpu-full.yaml) needs a GPU.",
+        "Swapped masks have a true target image only on renders; on real photos a swapped mask is judged by "
+        "the mask-conditioned discriminator and the parsing loss alone, and mask fidelity is measured by the "
+        "project's own parsing teacher (it rewards what that parser recognises, not what people see). No FID: "
+        "Inception weights cannot be downloaded here.",
+        "Masks come from the project's parsing networks: where they are wrong (beards, hats, dark clothes) the "
+        "edit is wrong in the same place.",
+        "Training photos are mostly East Asian adults and children (All-Age-Faces, SCUT), UTKFace's mixed ages "
+        "and ethnicities and GAN faces (no CelebA: the real-photo checks use CelebA-derived photos).",
+    ],
 }
 
 
@@ -108,6 +124,9 @@ def _sources(data: dict[str, Any]) -> list[str]:
 
 # The columns of a card's metrics table, by the metric a task's evaluation reports.
 METRIC_COLUMNS = {
+    "mask_fidelity_miou": [("mask fidelity (parsing teacher mIoU vs target mask, swapped masks)", "mask_fidelity_miou"),
+                           ("reconstruction PSNR (dB)", "psnr"), ("reconstruction SSIM", "ssim"),
+                           ("PSNR vs the rendered target, swapped masks (dB)", "psnr_swapped")],
     "miou": [("mIoU", "miou"), ("mean F1", "mean_f1")],
     "angular_error_deg": [("mean angular error (deg, face)", "angular_error_deg"),
                           ("median (deg)", "median_angular_error_deg"), ("within 11.25 deg", "within_11_25"),

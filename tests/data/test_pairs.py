@@ -75,30 +75,44 @@ def test_retouch_input_equals_target_outside_blemishes():
 
 
 def test_maskedit_reconstruction_and_swapped_halves():
-    batch = make_pairs("maskedit", 4, seed=7, size=SIZE)
+    batch = make_pairs("maskedit", 4, seed=9, size=SIZE)
     swapped = batch.extras["swapped"]
-    assert swapped.tolist() == [False, True, False, True]
+    assert swapped.tolist() == [True, False, True, False]  # by each sample's seed, not its place in the batch
     source = batch.inputs[:, :3]
     source_mask = batch.inputs[:, 3:3 + NUM_CLASSES]
     target_mask = batch.inputs[:, 3 + NUM_CLASSES:]
     assert torch.equal(source_mask.sum(1), torch.ones_like(source_mask[:, 0]))
     assert torch.equal(target_mask.argmax(1), batch.extras["target_labels"])
-    for i in (0, 2):
-        assert torch.equal(batch.target[i], source[i]) and torch.equal(source_mask[i], target_mask[i])
     for i in (1, 3):
+        assert torch.equal(batch.target[i], source[i]) and torch.equal(source_mask[i], target_mask[i])
+    for i in (0, 2):
         assert not torch.equal(source_mask[i], target_mask[i])
         assert not torch.equal(batch.target[i], source[i])
     # A swapped target has the source's appearance: its background colour matches the source's.
     corner = (slice(None), slice(0, 4), slice(0, 4))
-    assert torch.allclose(batch.target[1][corner].mean(), source[1][corner].mean(), atol=0.08)
+    assert torch.allclose(batch.target[0][corner].mean(), source[0][corner].mean(), atol=0.08)
+    # one sample at a time (as evaluation splits are rendered), about half are swapped too
+    singles = [bool(make_pairs("maskedit", 1, seed=s, size=SIZE).extras["swapped"][0]) for s in range(8)]
+    assert 0 < sum(singles) < 8
+    # every render pair has its target, which is also the photo of the target mask (the GAN's real image)
+    assert batch.extras["has_target"].tolist() == [1.0] * 4 and torch.equal(batch.extras["mask_photo"], batch.target)
+
+
+def test_one_hot_leaves_unlabelled_pixels_empty():
+    from portrait_edge.data.pairs import one_hot
+
+    labels = torch.tensor([[[0, 18], [255, 3]]])
+    encoded = one_hot(labels)
+    assert encoded.shape == (1, NUM_CLASSES, 2, 2)
+    assert encoded.sum(1).tolist() == [[[1.0, 1.0], [0.0, 1.0]]] and float(encoded[0, 18, 0, 1]) == 1.0
 
 
 def test_samples_depend_only_on_seed_and_index():
     whole = make_pairs("parsing", 3, seed=9, size=SIZE)
     part = make_pairs("parsing", 1, seed=9, size=SIZE, first_index=2)
     assert torch.equal(whole.inputs[2:], part.inputs) and torch.equal(whole.target[2:], part.target)
-    edit = make_pairs("maskedit", 1, seed=9, size=SIZE, first_index=1)
-    assert bool(edit.extras["swapped"][0])
+    edit = make_pairs("maskedit", 1, seed=9, size=SIZE, first_index=2)
+    assert bool(edit.extras["swapped"][0]) and torch.equal(edit.inputs, make_pairs("maskedit", 3, seed=9, size=SIZE).inputs[2:])
     assert TRAIN_SEED_BASE + TRAIN_SEED_COUNT <= TEST_SEED_BASE
 
 
