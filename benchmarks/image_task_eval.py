@@ -1,4 +1,4 @@
-"""Image tasks (shadow, facial_shadow, retouch): the input itself, then each checkpoint, on the synthetic
+"""Image tasks (shadow, facial_shadow, retouch, maskedit): the input itself, then each checkpoint, on the synthetic
 test split and on the real-photo composites of a pool's validation split (people never trained on).
 Prints one markdown table per split and writes every record as JSON.
 
@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--pool", default=None, help="a pool with real-photo pairs for this task (pairs=TASK)")
     parser.add_argument("--n", type=int, default=200, help="synthetic test samples")
     parser.add_argument("--n-pool", type=int, default=300, help="pool validation photos")
+    parser.add_argument("--labels", default=None, help="the pool's label set the pairs need (maskedit: parsed)")
     parser.add_argument("--bundled", default="", help="backend:precision list, e.g. litert:int8,executorch:int8")
     parser.add_argument("--out", required=True)
     parser.add_argument("--write-cards", action="store_true",
@@ -68,7 +69,7 @@ def main() -> int:
                        None))
     splits = {"synthetic test": lambda: synthetic_batches(task, args.n, task.resolution, 8, test_seed_base(), "runs/cache")}
     if args.pool:
-        options = {"split": "val", "task": task.id, "pairs": task.id}
+        options = {"split": "val", "task": task.id, "pairs": task.id, **({"labels": args.labels} if args.labels else {})}
         splits["pool val composites"] = lambda: reader_batches(task, "pool", args.pool, task.resolution, 8, args.n_pool, options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,8 @@ def main() -> int:
         for name, model, card, path in models:
             metrics = evaluate(model, task, batches)
             records.append({"split": split, "model": name, "card_sha256": card.get("sha256"), **metrics})
-            print(f"| {name} | {int(metrics['n'])} | " + " | ".join(f"{metrics[m]:.4f}" for m in task.metric_names) + " |")
+            print(f"| {name} | {int(metrics['n'])} | " + " | ".join(f"{metrics.get(m, float('nan')):.4f}"
+                                                                  for m in task.metric_names) + " |")
             if args.write_cards and path:
                 record_metrics(path, split.replace(" ", "-"), {**metrics, "size": task.resolution})
     (out / f"{task.id}.json").write_text(json.dumps(records, indent=2) + "\n")

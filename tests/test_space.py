@@ -136,6 +136,30 @@ def test_retouch_tab_adds_blemishes_and_shows_before_and_after_on_a_slider(clien
     assert len(rows) == 4 and all(25 < float(row[-1].split()[0]) < 100 for row in rows), summary
 
 
+def test_maskedit_tab_edits_with_a_reference_and_reports_mask_fidelity(client, tmp_path):
+    from gradio_client import handle_file
+
+    from portrait_edge.train.visualize import real_portraits
+
+    portraits = real_portraits()
+    photo, reference = tmp_path / "grace_hopper.png", tmp_path / "astronaut.png"
+    Image.fromarray(portraits["grace_hopper"]).save(photo)
+    Image.fromarray(portraits["astronaut"]).save(reference)
+    teacher, student, int8, masks, summary = client.predict(
+        handle_file(str(photo)), handle_file(str(reference)), "LiteRT int8", ["mouth"], [], "leave as they are", None,
+        False, api_name="/run_maskedit")
+    edits = [np.asarray(Image.open(path)) for path in (teacher, student, int8)]
+    assert all(e.shape == portraits["grace_hopper"].shape for e in edits)
+    assert all(not np.array_equal(e, portraits["grace_hopper"]) for e in edits)  # the mouth changed
+    assert np.array_equal(edits[0][:5, :5], portraits["grace_hopper"][:5, :5])  # the corner did not
+    fidelity = [float(row.strip("|").split("|")[-1]) for row in summary.splitlines() if row.startswith("| ")
+                and row.split("|")[1].strip() in ("teacher", "student")]
+    assert len(fidelity) == 3 and all(0 < f <= 1 for f in fidelity), summary
+    assert np.asarray(Image.open(masks)).shape[1] == 2 * np.asarray(Image.open(masks)).shape[0]
+    painted = client.predict(handle_file(str(photo)), api_name="/mask_maskedit")
+    assert np.asarray(Image.open(painted)).shape[:2] == (512, 512)  # the 128 px mask, 4x, to paint on
+
+
 def test_a_photo_without_a_face_is_a_message_not_a_stack_trace(client, tmp_path):
     from gradio_client import handle_file
 

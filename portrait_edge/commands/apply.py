@@ -13,24 +13,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from portrait_edge.commands import positive_int
+from portrait_edge.commands import add_model_arguments, positive_int
 from portrait_edge.errors import PortraitEdgeError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from portrait_edge.pipelines.models import BACKENDS, ROLES
-
     parser.epilog = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--task", required=True, help="the network to run (see `portrait-edge tasks`)")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="photos, or folders of photos")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
-    parser.add_argument("--role", choices=ROLES, default="student", help="teacher or student (default student)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="torch (the checkpoint), or the bundled phone file in litert / executorch")
-    parser.add_argument("--precision", default="fp32", help="fp32 (default), fp16 (litert), int8 (litert, executorch)")
-    parser.add_argument("--checkpoint", help="a checkpoint instead of the shipped weights (backend torch)")
-    parser.add_argument("--model-file", help="a .tflite / .pte instead of the bundled one")
+    add_model_arguments(parser)
     parser.add_argument("--faces", choices=("largest", "all"), default="largest", help="which faces to process")
     parser.add_argument("--threads", type=positive_int, default=2, help="CPU threads of the runtime (default 2)")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse larger photos (default: the reader's limit)")

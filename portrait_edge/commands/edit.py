@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from portrait_edge.commands import add_model_arguments
 from portrait_edge.errors import PortraitEdgeError
 
 
@@ -24,7 +25,6 @@ def _parts(text: str | None) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from portrait_edge.pipelines.maskedit import GLASSES, PARTS
-    from portrait_edge.pipelines.models import BACKENDS, ROLES
 
     parser.epilog = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -35,12 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--glasses", choices=GLASSES, help="draw glasses from the eye landmarks, or remove them")
     parser.add_argument("--target-mask", help="a PNG of class ids (the face crop's mask, e.g. an edited <stem>.source_mask.png)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
-    parser.add_argument("--role", choices=ROLES, default="student", help="teacher or student (default student)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="torch (the checkpoint), or the bundled phone file in litert / executorch")
-    parser.add_argument("--precision", default="fp32", help="fp32 (default), fp16 (litert), int8 (litert, executorch)")
-    parser.add_argument("--checkpoint", help="a maskedit checkpoint instead of the shipped weights (backend torch)")
-    parser.add_argument("--model-file", help="a .tflite / .pte instead of the bundled one")
+    add_model_arguments(parser, 'a maskedit')
 
 
 def _read_mask(path: str):

@@ -78,3 +78,24 @@ def test_quantize_command_writes_the_program_and_its_summary(tmp_path, monkeypat
 
     assert summary["chosen"] == "ptq" and summary["source"]["path"] == portable_path(checkpoint)
     assert (tmp_path / "build" / "parsing" / summary["file"]).is_file()
+
+
+def test_a_float_input_correction_keeps_the_photo_at_full_precision():
+    """Residual image students apply their correction in a weightless module (`correct`): left in float
+    (int8_float_modules: [correct]), the photo passes through unquantized and only the correction is
+    int8, instead of the whole output being requantized to 256 levels."""
+    from portrait_edge.nn import create_model
+    from portrait_edge.nn.encoder_decoder import InputCorrection
+
+    torch.manual_seed(0)
+    model = create_model("mobile_unet", in_channels=3, out_channels=3, width=8, residual_input=True).eval()
+    assert isinstance(model.correct, InputCorrection) and not list(model.correct.parameters())
+    with torch.no_grad():
+        torch.nn.init.normal_(model.head[0].weight, std=0.01)  # a small correction, as a retouch makes
+    coarse = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    x = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        reference = model(x)
+        errors = {name: (PerSample(quantize_ptq(model, x[:1], [x], float_modules=modules))(x) - reference).abs().mean()
+                  for name, modules in (("all int8", ()), ("float correction", ["correct"]))}
+    assert errors["float correction"] < errors["all int8"] / 2, errors
