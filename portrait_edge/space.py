@@ -36,6 +36,21 @@ RUNTIMES = {"LiteRT int8": ("litert", "int8"), "ExecuTorch int8": ("executorch",
 VARIANTS = (("teacher", "torch", "fp32"), ("student", "torch", "fp32"))
 
 
+def bundled_runtimes(task: TaskSpec) -> list[str]:
+    """The int8 runtimes whose file for the task is in the Android bundle (a file that failed verify is
+    left out of the bundle, and out of the Space); all of RUNTIMES when none is."""
+    from portrait_edge.pipelines.models import bundled_file
+
+    present = []
+    for name, (backend, precision) in RUNTIMES.items():
+        try:
+            bundled_file(task.id, backend, precision)
+        except PortraitEdgeError:
+            continue
+        present.append(name)
+    return present or list(RUNTIMES)
+
+
 def demo_tasks() -> list[TaskSpec]:
     """Tasks whose teacher and student ship in portrait_edge/weights, in registry order."""
     from portrait_edge.edge.models import has_shipped
@@ -243,7 +258,8 @@ def build_app(examples_dir: Path | None = None):
                 with gr.Row():
                     with gr.Column(scale=1):
                         photo = gr.Image(label="photo", type="numpy", sources=["upload", "webcam", "clipboard"])
-                        runtime = gr.Radio(list(RUNTIMES), value="LiteRT int8", label="int8 student runtime")
+                        runtimes = bundled_runtimes(task)
+                        runtime = gr.Radio(runtimes, value=runtimes[0], label="int8 student runtime")
                         labelled = task.output.kind == "logits"
                         shown = gr.CheckboxGroup(list(CELEBAMASK_HQ_CLASSES[1:]), value=list(CELEBAMASK_HQ_CLASSES[1:]),
                                                  label="classes shown", visible=labelled)

@@ -16,7 +16,7 @@ import numpy as np
 
 from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.labels import PALETTE, colourise
-from portrait_edge.space import CONCURRENCY, RUNTIMES, VARIANTS, TaskDemo, fit
+from portrait_edge.space import CONCURRENCY, RUNTIMES, VARIANTS, TaskDemo, bundled_runtimes, fit
 from portrait_edge.tasks.base import TaskSpec
 
 PAINT_SCALE = 4
@@ -91,7 +91,8 @@ def edit_tab(gr, task: TaskSpec, examples: list) -> None:
                 photo = gr.Image(label="photo to edit", type="numpy", sources=["upload", "webcam", "clipboard"])
                 reference = gr.Image(label="reference photo (parts to take)", type="numpy",
                                      sources=["upload", "webcam", "clipboard"])
-                runtime = gr.Radio(list(RUNTIMES), value="LiteRT int8", label="int8 student runtime")
+                runtimes = bundled_runtimes(task)
+                runtime = gr.Radio(runtimes, value=runtimes[0], label="int8 student runtime")
                 change = gr.CheckboxGroup([p for p in PARTS if p != "skin"], label="change the shape of (from the reference)")
                 style = gr.CheckboxGroup(list(PARTS), label="copy the colour and texture of (from the reference)")
                 glasses = gr.Radio([NO_GLASSES_CHANGE, "on", "off"], value=NO_GLASSES_CHANGE, label="glasses")

@@ -83,7 +83,7 @@ class RetouchLiteRT(context: Context, threads: Int = 2) : AutoCloseable {
     override fun close() = interpreter.close()
 }
 
-/** ExecuTorch: retouch_fp32.pte takes NCHW float32 [1, 3, 256, 256] and returns NCHW float32 [1, 3, 256, 256].
+/** ExecuTorch: retouch_int8.pte (int8; encoder.stem, correct kept in fp32) takes NCHW float32 [1, 3, 256, 256] and returns NCHW float32 [1, 3, 256, 256].
  *  Module.load needs a file: the asset is copied to filesDir under a name holding its sha256, so an app
  *  update that ships another model replaces the copy (older copies are deleted). Create once and reuse. */
 class RetouchExecuTorch(context: Context) : AutoCloseable {
@@ -92,11 +92,11 @@ class RetouchExecuTorch(context: Context) : AutoCloseable {
     private val chw = FloatArray(196608)
 
     init {
-        val file = File(context.filesDir, "retouch_fp32-371b553d81c9.pte")
+        val file = File(context.filesDir, "retouch_int8-4f9adb88ad93.pte")
         if (!file.exists()) {
-            context.filesDir.listFiles { f -> f.name.startsWith("retouch_fp32-") }?.forEach { it.delete() }
+            context.filesDir.listFiles { f -> f.name.startsWith("retouch_int8-") }?.forEach { it.delete() }
             val temp = File(context.filesDir, file.name + ".part")
-            context.assets.open("retouch/retouch_fp32.pte").use { source -> temp.outputStream().use { source.copyTo(it) } }
+            context.assets.open("retouch/retouch_int8.pte").use { source -> temp.outputStream().use { source.copyTo(it) } }
             check(temp.renameTo(file)) { "cannot install $file" }
         }
         module = Module.load(file.absolutePath)

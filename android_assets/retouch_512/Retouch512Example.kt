@@ -83,7 +83,7 @@ class Retouch512LiteRT(context: Context, threads: Int = 2) : AutoCloseable {
     override fun close() = interpreter.close()
 }
 
-/** ExecuTorch: retouch_512_fp32.pte takes NCHW float32 [1, 3, 512, 512] and returns NCHW float32 [1, 3, 512, 512].
+/** ExecuTorch: retouch_512_int8.pte (int8; encoder.stem, correct kept in fp32) takes NCHW float32 [1, 3, 512, 512] and returns NCHW float32 [1, 3, 512, 512].
  *  Module.load needs a file: the asset is copied to filesDir under a name holding its sha256, so an app
  *  update that ships another model replaces the copy (older copies are deleted). Create once and reuse. */
 class Retouch512ExecuTorch(context: Context) : AutoCloseable {
@@ -92,11 +92,11 @@ class Retouch512ExecuTorch(context: Context) : AutoCloseable {
     private val chw = FloatArray(786432)
 
     init {
-        val file = File(context.filesDir, "retouch_512_fp32-75502f16c5b3.pte")
+        val file = File(context.filesDir, "retouch_512_int8-e4255bd5b503.pte")
         if (!file.exists()) {
-            context.filesDir.listFiles { f -> f.name.startsWith("retouch_512_fp32-") }?.forEach { it.delete() }
+            context.filesDir.listFiles { f -> f.name.startsWith("retouch_512_int8-") }?.forEach { it.delete() }
             val temp = File(context.filesDir, file.name + ".part")
-            context.assets.open("retouch/retouch_512_fp32.pte").use { source -> temp.outputStream().use { source.copyTo(it) } }
+            context.assets.open("retouch/retouch_512_int8.pte").use { source -> temp.outputStream().use { source.copyTo(it) } }
             check(temp.renameTo(file)) { "cannot install $file" }
         }
         module = Module.load(file.absolutePath)

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.all and not args.no_bundle:
         from portrait_edge.report.bundle import build_bundles
 
-        written = build_bundles(dirs, Path(args.android_dir), Path(args.ios_dir))
+        # every built task, not only --task ones: the bundle folders are regenerated whole
+        written = build_bundles(built_task_dirs(args.build_dir), Path(args.android_dir), Path(args.ios_dir))
         print("bundles: " + "; ".join(f"{platform} {', '.join(names)}" for platform, names in written.items()))
     return 1 if failed else 0

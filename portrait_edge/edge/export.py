@@ -148,7 +148,8 @@ def export_task(task: TaskSpec, recipe: EdgeRecipe, student: torch.nn.Module, ou
                 else:
                     nhwc = [batch.permute(0, 2, 3, 1).numpy() for batch in calibration]
                     value_range = (min(g.value_range[0] for g in task.inputs), max(g.value_range[1] for g in task.inputs))
-                    details = export_litert.quantize_tflite_int8(fp32_path, nhwc, path, input_range=value_range)
+                    details = export_litert.quantize_tflite_int8(fp32_path, nhwc, path, input_range=value_range,
+                                                                 float_modules=recipe.litert_int8_float)
                     details["calibration_samples"] = sum(int(c.shape[0]) for c in calibration)
         else:
             continue

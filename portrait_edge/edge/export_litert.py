@@ -67,19 +67,40 @@ def quantize_tflite_fp16(fp32_path: Path | str, path: Path | str) -> dict[str, A
     return describe_tflite(path)
 
 
+OUTPUT_TENSORS = "serving_default_output.*"  # the tensor(s) the model returns (litert_torch's names)
+
+
+def float_tensor_regex(module: str) -> str:
+    """A student module's dotted name (decoder.full_resolution) -> a regex over the tensor names
+    litert_torch writes (.../MobileDecoder_decoder/.../MobileUpStage_full_resolution/...); "output" -> the
+    model's output tensor."""
+    import re
+
+    if module == "output":
+        return OUTPUT_TENSORS
+    # each dotted part ends one path segment, in order, within one ';'-separated name
+    return ".*?" + "[^;]*?".join(f"_{re.escape(part)}(?=[/;]|$)" for part in module.split(".")) + ".*"
+
+
 def quantize_tflite_int8(fp32_path: Path | str, calibration_nhwc: Iterable[np.ndarray], path: Path | str,
-                         threads: int = 2, input_range: tuple[float, float] | None = None) -> dict[str, Any]:
+                         threads: int = 2, input_range: tuple[float, float] | None = None,
+                         float_modules: Iterable[str] = ()) -> dict[str, Any]:
     """Static int8 (static_wi8_ai8) calibrated on NHWC float32 batches of size 1 or more. `input_range`
     (the task's value range, e.g. (0, 1) for RGB) replaces the calibrated range of the input tensor, so
     its int8 encoding covers every valid input exactly (a calibration set whose brightest pixel is 249
-    would otherwise clip 250..255)."""
-    from ai_edge_quantizer import quantizer, recipe
+    would otherwise clip 250..255). `float_modules` (recipe litert_int8_float) stay float: their ops are
+    not quantized (matched by tensor name, float_tensor_regex)."""
+    from ai_edge_quantizer import qtyping, quantizer, recipe
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     key, input_name, _ = signature_io(fp32_path)
     samples = [{input_name: sample[None].astype(np.float32)} for batch in calibration_nhwc for sample in batch]
     if not samples:
         raise ValueError("int8 calibration needs at least one sample")
     q = quantizer.Quantizer(str(fp32_path), recipe.static_wi8_ai8())
+    for module in float_modules:
+        q.update_quantization_recipe(regex=float_tensor_regex(module), operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                     algorithm_key=AlgorithmName.NO_QUANTIZE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "experimental_preserve_all_tensors ... debugging purposes only"
         calibration = q.calibrate({key: samples}, num_threads=threads)

@@ -80,6 +80,8 @@ class EdgeRecipe:
     bench: Bench = field(default_factory=Bench)
     per_channel: bool = True
     int8_float_modules: tuple[str, ...] = ()  # student modules left in fp32 in the PT2E int8 program
+    litert_int8_float: tuple[str, ...] = ()   # student modules (and "output": the tensor it returns) left in float
+    #                                           in the LiteRT int8 file (ai_edge_quantizer no_quantize by tensor name)
     coreml_weight_threshold: int = 512       # tensors with fewer elements stay fp16 in Core ML
     coreml_minimum_target: str = "iOS17"
     bundle_android: tuple[str, ...] = ("litert_int8", "litert_fp32", "executorch_int8", "executorch_fp32")
@@ -103,6 +105,8 @@ class EdgeRecipe:
         # more_resolutions names other targets; each target's own resolution is in the key
         keys = {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in ("bench", "bundle_android", "bundle_ios", "more_resolutions")}
+        if not self.litert_int8_float:  # added later: recipes without it keep their fingerprint
+            keys.pop("litert_int8_float")
         return hashlib.sha256(json.dumps(keys, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> "EdgeRecipe":
@@ -142,17 +146,18 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> EdgeRecipe:
     kwargs: dict[str, Any] = {"formats": formats}
     for key, cls in sections.items():
         kwargs[key] = _section(cls, data.pop(key, None), f"{where}: {key}")
-    float_modules = data.pop("int8_float_modules", None) or []
-    if not isinstance(float_modules, list) or not all(isinstance(m, str) and m for m in float_modules):
-        raise PortraitEdgeError(f"{where}: int8_float_modules must be a list of module names (e.g. [encoder.stem])")
-    kwargs["int8_float_modules"] = tuple(float_modules)
+    for key in ("int8_float_modules", "litert_int8_float"):
+        names = data.pop(key, None) or []
+        if not isinstance(names, list) or not all(isinstance(m, str) and m for m in names):
+            raise PortraitEdgeError(f"{where}: {key} must be a list of module names (e.g. [encoder.stem])")
+        kwargs[key] = tuple(names)
     bundle = data.pop("bundle", None) or {}
     if "android" in bundle:
         kwargs["bundle_android"] = tuple(bundle["android"])
     if "ios" in bundle:
         kwargs["bundle_ios"] = tuple(bundle["ios"])
     known = {f.name for f in dataclasses.fields(EdgeRecipe)} - set(sections) - {"formats", "bundle_android", "bundle_ios",
-                                                                               "int8_float_modules"}
+                                                                               "int8_float_modules", "litert_int8_float"}
     unknown = set(data) - known
     if unknown:
         raise PortraitEdgeError(f"{where}: unknown keys {sorted(unknown)}")

@@ -139,6 +139,11 @@ METRIC_COLUMNS = {
 }
 
 
+def _cell(value: Any) -> str:
+    """A metric as 4 decimals; '-' where a split has none (NaN, missing)."""
+    return f"{value:.4f}" if isinstance(value, (int, float)) and value == value else "-"
+
+
 def _metrics(metrics: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for split, record in metrics.items():
@@ -149,8 +154,14 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
             lines = ["| split | samples | size | " + " | ".join(t for t, _ in columns) + " |",
                      "|---|---:|---:|" + "---:|" * len(columns)]
         lines.append(f"| {split} | {int(record.get('n', 0))} | {record.get('size', '')} | "
-                     + " | ".join(f"{record.get(k, float('nan')):.4f}" for _, k in columns) + " |")
+                     + " | ".join(_cell(record.get(k)) for _, k in columns) + " |")
     return lines or ["(no metrics recorded)"]
+
+
+def _macs(card: dict[str, Any]) -> str:
+    """'N GMACs at S px' from the card's macs_at_<S> (S: the task's resolution when it was trained)."""
+    key = next((k for k in card if k.startswith("macs_at_")), None)
+    return f"{card[key] / 1e9:.2f} GMACs at {key.removeprefix('macs_at_')} px" if key else "MACs not recorded"
 
 
 def render(card: dict[str, Any], name: str) -> str:
@@ -162,7 +173,7 @@ def render(card: dict[str, Any], name: str) -> str:
     parts = [
         f"# {name}", "",
         f"{task} {card['role']} ({card['arch']} {card.get('arch_kwargs') or {}}), {card['params']:,} parameters, "
-        f"{card['macs_at_256'] / 1e9:.2f} GMACs at 256 px; {card['steps']} steps, batch {card['batch_size']}, "
+        f"{_macs(card)}; {card['steps']} steps, batch {card['batch_size']}, "
         f"recipe `{card.get('recipe_path')}`; weights sha256 `{card.get('sha256')}`.", "",
         "## Intended use", INTENDED_USE.get(task, f"The {task} network of portrait-edge, on framed faces."), "",
         "## Training data", *_sources(card["data"]), "",

@@ -68,3 +68,32 @@ def test_quantized_program_loads_in_a_fresh_process(built):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "(2, 19, 64, 64)" in done.stdout
+
+
+def test_litert_int8_can_leave_named_modules_and_the_output_in_float(built, tmp_path):
+    """recipe litert_int8_float: the named student modules' ops and the returned tensor stay float, the
+    rest is int8; the runtime reads a float output as it is."""
+    import re
+
+    import numpy as np
+
+    from portrait_edge.edge.export_litert import float_tensor_regex, quantize_tflite_int8
+    from portrait_edge.edge.runtimes import open_runner
+
+    name = "ChannelLastIOWrapper/x.TinyStudent_wrapped/torch.nn.modules.container.Sequential_fuse/torch.nn.Conv2d_0;1"
+    assert re.fullmatch(float_tensor_regex("fuse"), name) and not re.fullmatch(float_tensor_regex("stem"), name)
+    assert re.fullmatch(float_tensor_regex("output"), "serving_default_output_0_output")
+    fp32 = built["dir"] / _variant(built, "litert_fp32")["file"]
+    calibration = [np.random.default_rng(0).random((4, 64, 64, 3), dtype=np.float32)]
+    details = quantize_tflite_int8(fp32, calibration, tmp_path / "float_tail.tflite", input_range=(0.0, 1.0),
+                                   float_modules=["fuse", "head", "output"])
+    assert details["inputs"][0]["dtype"] == "int8" and details["outputs"][0]["dtype"] == "float32"
+    everything = _variant(built, "litert_int8")["details"]
+    assert everything["outputs"][0]["dtype"] == "int8"
+    x = np.random.default_rng(1).random((1, 3, 64, 64), dtype=np.float32)
+    import torch
+
+    reference = open_runner(fp32)(torch.from_numpy(x))
+    for path, tail in ((built["dir"] / _variant(built, "litert_int8")["file"], "int8"), (tmp_path / "float_tail.tflite", "float")):
+        out = open_runner(path)(torch.from_numpy(x))
+        assert out.shape == reference.shape and torch.isfinite(out).all(), tail
