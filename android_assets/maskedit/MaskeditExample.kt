@@ -59,20 +59,6 @@ class MaskeditLiteRT(context: Context, threads: Int = 2) : AutoCloseable {
         return FloatArray(49152) { output.float }
     }
 
-    /** Class ids (row-major 128x128; names in labels.txt, line i = class i): argmax over the
-     *  channels of each pixel, on the raw output (one scale for every channel: same argmax). */
-    fun labels(packed: FloatArray): ByteArray {
-        invoke(packed)
-        val ids = ByteArray(16384)
-        for (i in 0 until 16384) {
-            val base = i * 3
-            var best = 0; var bestValue = output.getFloat((base + 0) * 4)
-            for (k in 1 until 3) { val v = output.getFloat((base + k) * 4); if (v > bestValue) { best = k; bestValue = v } }
-            ids[i] = best.toByte()
-        }
-        return ids
-    }
-
     /** The edited face crop as a 128x128 ARGB_8888 Bitmap (the output's R, G, B clamped to [0, 1],
      *  * 255, rounded). The app pastes the crop back onto the photo as metadata.json "framing"."paste_back"."image" says
      *  (resize it to the framing square's side, blend it in with the smoothstep edge). */

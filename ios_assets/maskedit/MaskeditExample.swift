@@ -32,27 +32,6 @@ final class MaskeditModel {
         return output
     }
 
-    /// Class ids (row-major 128x128; names in labels.txt, line i = class i): argmax over the 3 channels.
-    static func labels(_ output: MLMultiArray) -> [UInt8] {
-        let width = 128, height = 128, classes = 3
-        precondition(output.dataType == .float32, "the model declares a float32 output")
-        let strides = output.strides.map { $0.intValue }  // [n, c, y, x]; the runtime may pad rows
-        let values = output.dataPointer.bindMemory(to: Float.self, capacity: strides[0])
-        var ids = [UInt8](repeating: 0, count: width * height)
-        for y in 0..<height {
-            for x in 0..<width {
-                var best = 0
-                var bestValue = -Float.infinity
-                for k in 0..<classes {
-                    let value = values[k * strides[1] + y * strides[2] + x * strides[3]]
-                    if value > bestValue { best = k; bestValue = value }
-                }
-                ids[y * width + x] = UInt8(best)
-            }
-        }
-        return ids
-    }
-
     /// The edited face crop as a 128x128 image: the output's R, G, B clamped to [0, 1], * 255, rounded.
     /// The app pastes the crop back onto the photo as metadata.json "framing"."paste_back"."image" says
     /// (resize it to the framing square's side, blend it in with the smoothstep edge).

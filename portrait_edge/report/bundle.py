@@ -87,10 +87,16 @@ def _task_metadata(export: dict[str, Any], verify: dict[str, Any], files: list[d
         "accuracy": {"metric": metric, "test_samples": verify.get("test_samples"), "by_variant": accuracy},
         "source_checkpoint": export.get("source"),
     }
-    if export["labels"]:
-        meta["labels"] = export["labels"]
+    if _labels(export):
+        meta["labels"] = _labels(export)
         meta["labels_file"] = "labels.txt"
     return meta
+
+
+def _labels(export: dict[str, Any]) -> list[str]:
+    """Class names, for tasks whose output is a label map (an image task's export may list class names
+    its inputs use: maskedit's masks)."""
+    return list(export["labels"]) if get_task(export["task"]).output.kind == "logits" else []
 
 
 def _model_card(export: dict[str, Any]) -> Path | None:
@@ -168,8 +174,8 @@ def _stage_platform(staging: Path, platform: str, tasks: list[tuple[Path, EdgeRe
         meta = _task_metadata(export, verify, files, platform)
         if platform == "ios":
             meta["minimum_deployment"] = recipe.coreml_minimum_target
-        if export["labels"]:
-            (out / "labels.txt").write_text("\n".join(export["labels"]) + "\n")
+        if _labels(export):
+            (out / "labels.txt").write_text("\n".join(_labels(export)) + "\n")
         if any(group.kind == "landmarks" for group in get_task(task_id).inputs):
             from portrait_edge.data.landmarks import app_encoding
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from portrait_edge.errors import PortraitEdgeError
-from portrait_edge.labels import CELEBAMASK_HQ_CLASSES, NUM_CLASSES
+from portrait_edge.labels import NUM_CLASSES
 from portrait_edge.tasks import register
 from portrait_edge.tasks.base import Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig, masked_l1
 from portrait_edge.tasks.parsing import IGNORE, MIRROR
@@ -168,7 +168,6 @@ class MaskEditTask(ImageToImageTask):
         ChannelGroup("target_mask", NUM_CLASSES, "label_map", (0.0, 1.0), "the edited mask to follow, one-hot"),
     )
     output = ChannelGroup("image", 3, "rgb", (0.0, 1.0), "the face re-rendered to follow the target mask")
-    class_names = CELEBAMASK_HQ_CLASSES
     metric_names = ("psnr", "ssim", "psnr_swapped", "mask_fidelity_miou")
     primary_metric = "mask_fidelity_miou"
     resolution = 128  # CPU-trained: the teacher costs ~1 s per 4 samples per step at 128 px, 4x that at 256
