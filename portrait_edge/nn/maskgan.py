@@ -45,11 +45,15 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 FOREGROUND = tuple(name for names in COMPONENTS.values() for name in names) + ("eye_g",)
 MASK_CHANNELS = NUM_CLASSES
+# the channels of the packed input (the task's ChannelGroups, in order)
+SOURCE_IMAGE = slice(0, 3)
+SOURCE_MASK = slice(3, 3 + MASK_CHANNELS)
+TARGET_MASK = slice(3 + MASK_CHANNELS, 3 + 2 * MASK_CHANNELS)
 
 
 def split_inputs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """[N, 41, H, W] -> source image, source mask, target mask."""
-    return x[:, :3], x[:, 3:3 + MASK_CHANNELS], x[:, 3 + MASK_CHANNELS:3 + 2 * MASK_CHANNELS]
+    return x[:, SOURCE_IMAGE], x[:, SOURCE_MASK], x[:, TARGET_MASK]
 
 
 def class_sum(mask: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:

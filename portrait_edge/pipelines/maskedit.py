@@ -28,7 +28,9 @@ import torch
 
 from portrait_edge import framing
 from portrait_edge.errors import PortraitEdgeError
+from portrait_edge.io import from_tensor, to_tensor
 from portrait_edge.labels import CLASS_ID, NUM_CLASSES
+from portrait_edge.pipelines.paste import grown_feathered, paste_image
 from portrait_edge.pipelines.pipeline import FaceResult, NoFaceInPhotoError, Pipeline, PipelineResult, _as_rgb, _ms
 
 # What a user can change or restyle -> the parsing classes it is made of.
@@ -107,17 +109,6 @@ def glasses_on(labels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return out
 
 
-def region_of(changed: np.ndarray, size: int) -> np.ndarray:
-    """A boolean S x S map of what changed -> paste weights in [0, 1]: grown, then feathered."""
-    import torch.nn.functional as F
-
-    grow = max(1, round(CHANGE_GROW * size))
-    mask = torch.from_numpy(changed.astype(np.float32))[None, None]
-    mask = F.max_pool2d(mask, 2 * grow + 1, stride=1, padding=grow)
-    mask = F.avg_pool2d(mask, 2 * grow + 1, stride=1, padding=grow, count_include_pad=False)
-    return mask[0, 0].numpy()
-
-
 class MaskEditPipeline(Pipeline):
     """load_pipeline("maskedit", ...): see the module docstring."""
 
@@ -139,8 +130,8 @@ class MaskEditPipeline(Pipeline):
         landmarks = found[0]
         square = framing.face_square(landmarks)
         started = time.perf_counter()
-        crop = self._pixels(framing.crop(photo, square, self.size)[0])
-        parser_crop = self._pixels(framing.crop(photo, square, self.parser.size)[0])
+        crop = to_tensor(framing.crop(photo, square, self.size)[0])
+        parser_crop = to_tensor(framing.crop(photo, square, self.parser.size)[0])
         timings["crop"] += _ms(started)
         started = time.perf_counter()
         logits = self.parser.loaded.runner(parser_crop.contiguous())
@@ -154,10 +145,6 @@ class MaskEditPipeline(Pipeline):
         as target_mask)."""
         timings = {"detect": 0.0, "crop": 0.0, "parse": 0.0}
         return self._face(_as_rgb(image), "photo", timings)[3]
-
-    @staticmethod
-    def _pixels(crop: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(crop, np.float32)).permute(2, 0, 1)[None] / 255
 
     def _render(self, image: torch.Tensor, source: np.ndarray, target: np.ndarray, timings: dict[str, float]) -> torch.Tensor:
         from portrait_edge.data.pairs import one_hot
@@ -213,17 +200,15 @@ class MaskEditPipeline(Pipeline):
         if style:
             restyled = self._render(reference_crop, reference_labels, target, timings)
             parts = np.isin(target, _ids([c for p in style for c in PARTS[p]]))
-            weight = torch.from_numpy(region_of(parts, self.size) * parts.any())[None, None]
+            weight = torch.from_numpy(grown_feathered(parts, CHANGE_GROW) * parts.any())[None, None]
             output = output * (1 - weight) + restyled * weight
             changed |= parts
         started = time.perf_counter()
-        from portrait_edge.pipelines.paste import paste_image
-
-        edited = paste_image(output, square, photo, region=region_of(changed, self.size), reference=crop)
+        edited = paste_image(output, square, photo, region=grown_feathered(changed, CHANGE_GROW), reference=crop)
         timings["paste"] += _ms(started)
         timings["total"] = sum(timings.values())
         extra.update(target_mask=target.astype(np.uint8),
-                     edited_crop=(output[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+                     edited_crop=from_tensor(output))
         face = FaceResult(framing.face_box(landmarks), square, landmarks, output, crop)
         return PipelineResult(self.task.id, face.face_box, [face], {k: round(v, 2) for k, v in timings.items()},
                               image=edited, extra=extra)

@@ -88,6 +88,16 @@ def paste_image(result: torch.Tensor, square: Square, photo: np.ndarray, feather
     return (out * 255).round().clip(0, 255).astype(np.uint8)
 
 
+def grown_feathered(mask: np.ndarray, share: float) -> np.ndarray:
+    """An S x S region (bool or [0, 1]) -> paste weights in [0, 1]: grown by `share` of S (at least one
+    pixel), then faded out over as much (a box blur), so an edit blends into the photo around it."""
+    grow = max(1, int(round(share * mask.shape[-1])))
+    weights = torch.from_numpy(np.asarray(mask, np.float32))[None, None]
+    weights = F.max_pool2d(weights, 2 * grow + 1, stride=1, padding=grow)
+    weights = F.avg_pool2d(weights, 2 * grow + 1, stride=1, padding=grow, count_include_pad=False)
+    return weights[0, 0].numpy()
+
+
 def paste_normals(normals: torch.Tensor, square: Square, height: int, width: int,
                   min_length: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Normals [1, 3, S, S] of the crop -> (HxWx3 float32 unit normals, HxW bool mask of predicted surface)."""

@@ -23,6 +23,7 @@ import torch
 
 from portrait_edge import framing
 from portrait_edge.errors import PortraitEdgeError
+from portrait_edge.io import to_tensor
 from portrait_edge.pipelines.models import LoadedRunner, load_runner
 from portrait_edge.pipelines.paste import paste_image, paste_labels, paste_normals
 from portrait_edge.tasks import get_task
@@ -99,7 +100,7 @@ class Pipeline:
         box = framing.face_box(landmarks)
         square = framing.square_from_box(box)
         crop, _ = framing.crop(image, square, self.size)
-        pixels = torch.from_numpy(np.array(crop, np.float32)).permute(2, 0, 1)[None] / 255
+        pixels = to_tensor(crop)
         inputs = self.task.pipeline_inputs(pixels, framing.to_crop(landmarks, square, self.size), options)
         timings["crop"] += _ms(started)
         started = time.perf_counter()

@@ -33,14 +33,13 @@ import torch.nn.functional as F
 
 from portrait_edge.errors import PortraitEdgeError
 from portrait_edge.labels import NUM_CLASSES
+from portrait_edge.nn.maskgan import SOURCE_MASK, TARGET_MASK
 from portrait_edge.tasks import register
 from portrait_edge.tasks.base import Batch, ChannelGroup, ImageToImageTask, MetricAccumulator, ModelConfig, masked_l1
 from portrait_edge.tasks.parsing import IGNORE, MIRROR
 
 PARSING_JUDGE = Path(__file__).resolve().parents[1] / "weights" / "parsing_teacher.safetensors"
 JUDGE_SIZE = 256  # the parsing networks were trained on 256 px framings
-SOURCE_MASK = slice(3, 3 + NUM_CLASSES)
-TARGET_MASK = slice(3 + NUM_CLASSES, 3 + 2 * NUM_CLASSES)
 
 
 def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

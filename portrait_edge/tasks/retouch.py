@@ -86,23 +86,20 @@ class RetouchTask(ImageToImageTask):
     def synthesize(self, image: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
         from portrait_edge.data.real_pairs import blemish_composites
 
-        photo = torch.from_numpy(np.array(image, np.float32)).permute(2, 0, 1)[None] / 255
+        from portrait_edge.io import from_tensor, to_tensor
+
         points = torch.as_tensor(np.asarray(landmarks, np.float32))[None]
-        out, _ = blemish_composites(photo, points, [seed])
-        return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        out, _ = blemish_composites(to_tensor(image), points, [seed])
+        return from_tensor(out)
 
     def paste_region(self, landmarks: np.ndarray, size: int, options: dict[str, Any]) -> np.ndarray:
         """The face in the crop (S x S in [0, 1]): the Face Mesh surface, grown and feathered, times the
         retouch strength."""
-        import torch.nn.functional as F
-
         from portrait_edge.data.real_pairs import face_labels
+        from portrait_edge.pipelines.paste import grown_feathered
 
-        face = (face_labels(torch.as_tensor(np.asarray(landmarks, np.float32))[None], size) > 0).float()[:, None]
-        grow = max(1, int(round(PASTE_GROW * size)))
-        face = F.max_pool2d(face, 2 * grow + 1, stride=1, padding=grow)
-        face = F.avg_pool2d(face, 2 * grow + 1, stride=1, padding=grow, count_include_pad=False)
-        return face[0, 0].numpy() * self.option_value("strength", options)
+        face = face_labels(torch.as_tensor(np.asarray(landmarks, np.float32))[None], size)[0] > 0
+        return grown_feathered(face.numpy(), PASTE_GROW) * self.option_value("strength", options)
 
 
 register(RetouchTask())
